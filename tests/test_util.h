@@ -1,0 +1,56 @@
+// Helpers shared by the test suites: where the reference data lives, and tensor comparison.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <string>
+
+#include "core/tensor.h"
+
+namespace tc::test {
+
+// The reference data directory (../shared beside the checkout by default; env TC_SHARED_DIR overrides).
+inline std::string shared_dir() {
+    if (const char* e = std::getenv("TC_SHARED_DIR")) return e;
+    return TC_SHARED_DIR;
+}
+
+// Path of a file under shared/, or "" when it is absent (callers GTEST_SKIP with the reason).
+inline std::string shared_file(const std::string& rel) {
+    std::string p = shared_dir() + "/" + rel;
+    return std::filesystem::exists(p) ? p : std::string();
+}
+
+#define TC_REQUIRE_SHARED(var, rel)                                                                    \
+    std::string var = ::tc::test::shared_file(rel);                                                  \
+    if (var.empty()) GTEST_SKIP() << "reference data not found: " << ::tc::test::shared_dir() << "/" \
+                                  << (rel) << " (set TC_SHARED_DIR)"
+
+// max|a-b| / max|ref|: the relative error measure of the golden README.
+inline double rel_err(const Tensor& got, const Tensor& ref) {
+    EXPECT_EQ(shape_str(got.shape()), shape_str(ref.shape()));
+    if (got.shape() != ref.shape()) return 1e30;
+    auto g = got.to_vector(), r = ref.to_vector();
+    double md = 0, mr = 0;
+    for (size_t i = 0; i < g.size(); ++i) {
+        double d = std::abs(double(g[i]) - double(r[i]));
+        if (!(d <= md)) md = d;  // NaN propagates as failure
+        mr = std::max(mr, std::abs(double(r[i])));
+    }
+    return mr > 0 ? md / mr : md;
+}
+
+inline double max_abs_diff(const Tensor& got, const Tensor& ref) {
+    EXPECT_EQ(shape_str(got.shape()), shape_str(ref.shape()));
+    if (got.shape() != ref.shape()) return 1e30;
+    auto g = got.to_vector(), r = ref.to_vector();
+    double md = 0;
+    for (size_t i = 0; i < g.size(); ++i) {
+        double d = std::abs(double(g[i]) - double(r[i]));
+        if (!(d <= md)) md = d;
+    }
+    return md;
+}
+
+}  // namespace tc::test
