@@ -210,7 +210,7 @@ float Tensor::item() const {
 
 std::vector<float> Tensor::to_vector() const {
     TC_CHECK(device() == Device::CPU, "to_vector() on a ", device_name(device()), " tensor");
-    std::vector<float> out(size_t(numel()));
+    std::vector<float> out(static_cast<size_t>(numel()));
     const void* base = raw_data();
     for_each_offset(shape_, strides_, [&](int64_t i, int64_t off) { out[size_t(i)] = load_as_f32(base, dtype_, off); });
     return out;
@@ -258,7 +258,7 @@ Tensor Tensor::permute(const std::vector<int64_t>& dims) const {
 }
 
 Tensor Tensor::transpose(int64_t a, int64_t b) const {
-    std::vector<int64_t> p(size_t(dim()));
+    std::vector<int64_t> p(static_cast<size_t>(dim()));
     for (size_t i = 0; i < p.size(); ++i) p[i] = int64_t(i);
     if (a < 0) a += dim();
     if (b < 0) b += dim();
@@ -350,7 +350,7 @@ void Tensor::copy_(const Tensor& src) {
         return;
     }
     // Gather source offsets in logical order, then write each element converted.
-    std::vector<int64_t> src_off(size_t(numel()));
+    std::vector<int64_t> src_off(static_cast<size_t>(numel()));
     for_each_offset(src.shape_, src.strides_, [&](int64_t i, int64_t off) { src_off[size_t(i)] = off; });
     for_each_offset(shape_, strides_, [&](int64_t i, int64_t off) {
         int64_t so = src_off[size_t(i)];

@@ -1,0 +1,43 @@
+// `tooncrafter`: the command-line entry point. Parses arguments with CLI11 and dispatches to a
+// subcommand in cli/cmd_*.cpp. This is an edge: every exception is caught here and reported as one line.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <exception>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "core/error.h"
+#include "engine/backends.h"
+
+int main(int argc, char** argv) {
+    CLI::App app{"tooncrafter: ToonCrafter keyframe-to-video inference (native C++)"};
+    app.require_subcommand(1);
+    app.set_version_flag("--version", std::string("tooncrafter 0.1.0"));
+
+    std::string inspect_path;
+    auto* inspect = app.add_subcommand("inspect", "List the tensors of a .ckpt or .safetensors file");
+    inspect->add_option("file", inspect_path, "checkpoint file (.ckpt torch zip or .safetensors)")->required();
+
+    std::string text, vocab;
+    auto* tokenize = app.add_subcommand("tokenize", "Print the 77 CLIP token ids of TEXT as a JSON array");
+    tokenize->add_option("text", text, "the prompt")->required();
+    tokenize->add_option("--vocab", vocab,
+                         "bpe_simple_vocab_16e6.txt.gz (default: $TOONCRAFTER_VOCAB, then the model cache directory)");
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e) == 0 ? 0 : 1;
+    }
+
+    try {
+        tc::init_backends();
+        if (*inspect) return tc::cli::cmd_inspect(inspect_path);
+        if (*tokenize) return tc::cli::cmd_tokenize(text, vocab);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "error: %s\n", e.what());
+        return 2;
+    }
+    return 1;
+}

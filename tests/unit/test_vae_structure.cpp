@@ -1,0 +1,115 @@
+// Structure of the autoencoder: the names and shapes VAE declares must be exactly the official
+// `first_stage_model.*` state_dict rows (golden/full_keys.tsv for the published 512 model built from the
+// default VAEConfig, golden/tiny/keys.tsv for the tiny one), in state_dict order. No weights are loaded.
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "io/model_config.h"
+#include "models/vae.h"
+#include "test_util.h"
+
+namespace {
+
+using Rows = std::vector<std::pair<std::string, std::string>>;  // (key without prefix, shape like "128x3x3x3")
+
+std::string shape_col(const tc::Shape& s) {
+    if (s.empty()) return "scalar";
+    std::string out;
+    for (size_t i = 0; i < s.size(); ++i) {
+        if (i) out += 'x';
+        out += std::to_string(s[i]);
+    }
+    return out;
+}
+
+Rows tsv_rows(const std::string& path, const std::string& prefix) {
+    std::ifstream in(path);
+    EXPECT_TRUE(in.good()) << path;
+    Rows rows;
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.empty() || line[0] == '#') continue;
+        std::istringstream ls(line);
+        std::string key, shape;
+        std::getline(ls, key, '\t');
+        std::getline(ls, shape, '\t');
+        if (key.rfind(prefix, 0) == 0) rows.emplace_back(key.substr(prefix.size()), shape);
+    }
+    return rows;
+}
+
+Rows declared(const tc::Module& m) {
+    Rows rows;
+    m.visit_params([&](const std::string& n, const tc::Param& p) { rows.emplace_back(n, shape_col(p.shape)); });
+    return rows;
+}
+
+void expect_same_rows(const Rows& got, const Rows& want, const std::string& what) {
+    ASSERT_FALSE(want.empty()) << what << ": no rows in the key file";
+    std::set<std::pair<std::string, std::string>> g(got.begin(), got.end()), w(want.begin(), want.end());
+    for (const auto& r : w)
+        if (!g.count(r)) ADD_FAILURE() << what << ": missing " << r.first << " " << r.second;
+    for (const auto& r : g)
+        if (!w.count(r)) ADD_FAILURE() << what << ": unexpected " << r.first << " " << r.second;
+    EXPECT_EQ(got.size(), want.size()) << what;
+    EXPECT_TRUE(got == want) << what << ": same entries but not in state_dict order";
+}
+
+// golden/tiny/tiny.yaml first_stage_config.params.ddconfig.
+tc::VAEConfig tiny_vae_config() {
+    tc::VAEConfig c;
+    c.embed_dim = 4;
+    c.z_channels = 4;
+    c.resolution = 256;
+    c.in_channels = 3;
+    c.out_ch = 3;
+    c.ch = 32;
+    c.ch_mult = {1, 1, 2, 2};
+    c.num_res_blocks = 1;
+    c.attn_resolutions = {};
+    return c;
+}
+
+}  // namespace
+
+TEST(VaeStructure, DefaultConfigMatchesFullKeys) {
+    TC_REQUIRE_SHARED(path, "golden/full_keys.tsv");
+    tc::VAE vae{tc::VAEConfig{}};
+    expect_same_rows(declared(vae), tsv_rows(path, "first_stage_model."), "VAE (512 model)");
+}
+
+TEST(VaeStructure, TinyConfigMatchesTinyKeys) {
+    TC_REQUIRE_SHARED(path, "golden/tiny/keys.tsv");
+    tc::VAE vae{tiny_vae_config()};
+    expect_same_rows(declared(vae), tsv_rows(path, "first_stage_model."), "VAE (tiny model)");
+}
+
+TEST(VaeStructure, OnlyPostQuantConvIsUnused) {
+    tc::VAE vae{tc::VAEConfig{}};
+    std::set<std::string> unused;
+    vae.visit_params([&](const std::string& n, const tc::Param& p) {
+        if (!p.used) unused.insert(n);
+        EXPECT_FALSE(p.buffer) << n;
+    });
+    EXPECT_EQ(unused, (std::set<std::string>{"post_quant_conv.weight", "post_quant_conv.bias"}));
+}
+
+TEST(VaeStructure, DecoderRefinementKinds) {
+    tc::VAE vae{tc::VAEConfig{}};
+    // Levels 2 and 3 use fusion attention (8 heads x 64 = 512 inner), levels 0 and 1 and the final one a Combiner.
+    EXPECT_FALSE(vae.decoder->is_fusion_level(0));
+    EXPECT_FALSE(vae.decoder->is_fusion_level(1));
+    EXPECT_TRUE(vae.decoder->is_fusion_level(2));
+    EXPECT_TRUE(vae.decoder->is_fusion_level(3));
+    EXPECT_EQ(vae.decoder->attn_refinement->size(), 5u);
+    const auto& f = vae.decoder->attn_refinement->at<tc::FusionCrossAttention>(2);
+    EXPECT_EQ(f.heads, 8);
+    EXPECT_EQ(f.dim_head, 64);
+}
+
+TEST(VaeStructure, RejectsSingleZ) {
+    tc::VAEConfig c;
+    c.double_z = false;
+    EXPECT_THROW(tc::VAE{c}, tc::Error);
+}
