@@ -25,6 +25,9 @@ int main(int argc, char** argv) {
     tokenize->add_option("--vocab", vocab,
                          "bpe_simple_vocab_16e6.txt.gz (default: $TOONCRAFTER_VOCAB, then the model cache directory)");
 
+    tc::cli::GenerateOptions gen;
+    CLI::App* generate = tc::cli::add_generate_command(app, gen);
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -35,6 +38,7 @@ int main(int argc, char** argv) {
         tc::init_backends();
         if (*inspect) return tc::cli::cmd_inspect(inspect_path);
         if (*tokenize) return tc::cli::cmd_tokenize(text, vocab);
+        if (*generate) return tc::cli::cmd_generate(gen);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "error: %s\n", e.what());
         return 2;

@@ -25,12 +25,6 @@ const Tensor* f32_optional(const Tensor* t, const char* op, const char* what, Te
     return &keep;
 }
 
-void activate_inplace(float* p, int64_t n, Activation act) {
-    if (act == Activation::None) return;
-#pragma omp parallel for if (n > 32768)
-    for (int64_t i = 0; i < n; ++i) p[i] = activate_f(p[i], act);
-}
-
 namespace {
 
 class CpuBackend final : public Backend {

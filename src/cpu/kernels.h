@@ -34,8 +34,6 @@ inline float activate_f(float x, Activation act) {
     }
     return x;
 }
-// Applies `act` in place to n contiguous floats (parallel when large).
-void activate_inplace(float* p, int64_t n, Activation act);
 
 // ------------------------------------------------------------------ gemm.cpp
 // Row-major C[M, N] = alpha * op(A) op(B) + beta * C through cblas_sgemm; op(A) is [M, K] (A stored

@@ -14,6 +14,7 @@
 
 namespace tc {
 
+// Copies are cheap (the tables are shared and immutable), and one object may be used from several threads.
 class ClipTokenizer {
 public:
     static constexpr int64_t kStartOfText = 49406;  // "<start_of_text>"
@@ -26,7 +27,7 @@ public:
     static ClipTokenizer from_file(const std::string& path);
 
     // BPE ids of the cleaned text: no start/end tokens, no truncation (SimpleTokenizer.encode).
-    // Never throws for any input bytes: invalid UTF-8 is read with U+FFFD in place of each bad sequence.
+    // Accepts any bytes: invalid UTF-8 is read with U+FFFD in place of each bad sequence.
     std::vector<int64_t> encode(const std::string& utf8_text) const;
 
     // open_clip.tokenize for one text: kStartOfText, the ids, kEndOfText, then zeros up to context_length.
@@ -36,8 +37,6 @@ public:
 
     // 49408 for the CLIP vocabulary.
     size_t vocab_size() const;
-
-    // Copies are cheap (the tables are shared and immutable); one object may be used from several threads.
 
 private:
     struct Vocab;

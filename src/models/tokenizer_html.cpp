@@ -4,6 +4,7 @@
 //   ftfy fixes:   &#?[0-9A-Za-z]{1,24};
 #include "models/tokenizer_html.h"
 
+#include <algorithm>
 #include <unordered_map>
 
 #include "models/tokenizer_charmap.h"

@@ -59,7 +59,7 @@ UNet3D::UNet3D(const UNetConfig& cfg) : cfg_(cfg) {
         TC_CHECK(ch % nhc == 0, "UNet: ", ch, " channels not divisible by num_head_channels ", nhc);
         return ch / nhc;
     };
-    // ResBlock + SpatialTransformer + TemporalTransformer, as the level/middle/output loops append them.
+    // SpatialTransformer (+ TemporalTransformer), appended after a ResBlock wherever attention runs.
     auto add_attention = [&](TimestepEmbedSequential& blk, int64_t ch) {
         const int64_t heads = heads_for(ch);
         blk.append<SpatialTransformer>(ch, heads, nhc, depth, ctx_dim, cfg.use_linear, cfg.image_cross_attention);
@@ -111,12 +111,7 @@ UNet3D::UNet3D(const UNetConfig& cfg) : cfg_(cfg) {
 
     middle_block_ = &child<TimestepEmbedSequential>("middle_block");
     middle_block_->append<ResBlock>(ch, emb_dim, ch, cfg.temporal_conv);
-    {
-        const int64_t heads = heads_for(ch);
-        middle_block_->append<SpatialTransformer>(ch, heads, nhc, depth, ctx_dim, cfg.use_linear,
-                                                  cfg.image_cross_attention);
-        if (cfg.temporal_attention) middle_block_->append<TemporalTransformer>(ch, heads, nhc, depth, cfg.use_linear);
-    }
+    add_attention(*middle_block_, ch);  // the middle block always has attention
     middle_block_->append<ResBlock>(ch, emb_dim, ch, cfg.temporal_conv);
 
     auto& output_blocks = child<ModuleList>("output_blocks");

@@ -150,6 +150,10 @@ std::vector<int64_t> ddim_timesteps_uniform_trailing(int steps, int num_train) {
     if (n >= 1) vals.push_back(start);
     const double delta = (start + step) - start;
     for (int64_t i = 1; i < n; ++i) vals.push_back(start + double(i) * delta);
+    // For 62 step counts (61, 103, 121, ...) 1000 / (1000 / S) rounds above S, numpy's arange yields one more
+    // value, ~1e-13, which becomes timestep -1, and the official sampler fails on it (gather with index -1).
+    // Deviation: we keep the S values that are real timesteps.
+    if (int64_t(vals.size()) == int64_t(steps) + 1 && std::nearbyint(vals.back()) == 0.0) vals.pop_back();
     TC_CHECK(int64_t(vals.size()) == steps, "uniform_trailing gave ", vals.size(), " timesteps for ", steps, " steps");
     std::vector<int64_t> ts;
     for (auto it = vals.rbegin(); it != vals.rend(); ++it) ts.push_back(int64_t(std::nearbyint(*it)) - 1);  // half to even

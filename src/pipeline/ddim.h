@@ -56,7 +56,8 @@ struct DiffusionSchedule {
 };
 
 // make_ddim_timesteps(..., 'uniform_trailing'): round(flip(arange(T, 0, -T/S))) - 1, ascending.
-// S = 4 gives [249, 499, 749, 999].
+// S = 4 gives [249, 499, 749, 999]. For S in {61, 103, 121, ...} numpy's arange gives S+1 values, the last
+// one being timestep -1, on which the official sampler fails; we return the S real ones (see ddim.cpp).
 std::vector<int64_t> ddim_timesteps_uniform_trailing(int steps, int num_train_timesteps = 1000);
 
 // DDIMSampler.make_schedule(S, 'uniform_trailing', eta) plus the float32 scalars p_sample_ddim builds for

@@ -12,6 +12,8 @@
 #include "test_util.h"
 
 namespace tc::test {
+// Internal linkage: another suite may have helpers with the same names in its own files.
+namespace {
 
 // Uniform values in [lo, hi) from a fixed seed.
 inline Tensor random_tensor(const Shape& shape, uint32_t seed, float lo = -1.f, float hi = 1.f) {
@@ -60,4 +62,5 @@ inline std::vector<double> as_double(const Tensor& t) {
     return std::vector<double>(f.begin(), f.end());
 }
 
+}  // namespace
 }  // namespace tc::test

@@ -33,16 +33,6 @@ double report(const char* label, const tc::Tensor& got, const tc::Tensor& ref) {
     return e;
 }
 
-// "b c t h w -> (b t) c h w"
-tc::Tensor video_to_frames(const tc::Tensor& v) {
-    return v.permute({0, 2, 1, 3, 4}).contiguous().view({v.size(0) * v.size(2), v.size(1), v.size(3), v.size(4)});
-}
-
-// "(b t) c h w -> b c t h w" for b = 1
-tc::Tensor frames_to_video(const tc::Tensor& f) {
-    return f.view({1, f.size(0), f.size(1), f.size(2), f.size(3)}).permute({0, 2, 1, 3, 4}).contiguous();
-}
-
 }  // namespace
 
 TEST(VaeParity, EncodeCaseA) {
@@ -86,12 +76,13 @@ TEST(VaeParity, DecodeCaseB) {
     std::vector<tc::Tensor> ref_context;
     for (int i = 0; i < 5; ++i) ref_context.push_back(b.get("ref_context_" + std::to_string(i)));
 
-    // decode_first_stage: z / scale_factor, "b c t h w -> (b t) c h w", decode(z, ref_context, timesteps=T).
+    // decode_first_stage: z / scale_factor, "b c t h w -> (b t) c h w", decode(z, ref_context, timesteps=T),
+    // then "(b t) c h w -> b c t h w" (models/vae_blocks.h layout helpers).
     const tc::Tensor z = b.get("z");  // [1, 4, T, h, w], scaled
     const int64_t T = z.size(2);
-    const tc::Tensor zf = tc::ops::scale(video_to_frames(z), 1.0f / kScaleFactor);
+    const tc::Tensor zf = tc::ops::scale(tc::video_to_frames(z), 1.0f / kScaleFactor);
     const tc::Tensor frames = m.vae.decode(zf, ref_context, T);  // [T, 3, H, W]
-    EXPECT_LT(report("b_vae_decode frames", frames_to_video(frames), b.get("frames")), kTol);
+    EXPECT_LT(report("b_vae_decode frames", tc::frames_to_video(frames, T), b.get("frames")), kTol);
 
     // The interpolation trick's second decode: frames sub_index of z with timesteps = 6.
     const std::vector<float> idx = b.get("sub_index").to_vector();
@@ -99,7 +90,9 @@ TEST(VaeParity, DecodeCaseB) {
     for (float f : idx) picked.push_back(zf.slice(0, int64_t(f), int64_t(f) + 1));
     const tc::Tensor zs = tc::ops::concat(picked, 0);
     const tc::Tensor frames_sub = m.vae.decode(zs, ref_context, int64_t(idx.size()));
-    EXPECT_LT(report("b_vae_decode frames_sub", frames_to_video(frames_sub), b.get("frames_sub")), kTol);
+    EXPECT_LT(report("b_vae_decode frames_sub", tc::frames_to_video(frames_sub, int64_t(idx.size())),
+                     b.get("frames_sub")),
+              kTol);
 }
 
 TEST(VaeParity, DecodeRejectsBadRefContext) {

@@ -1,7 +1,10 @@
 // Structure of the video UNet: the names and shapes UNet3D declares must be exactly the official
 // `model.diffusion_model.*` state_dict rows, in state_dict order (golden/full_keys.tsv for the published
-// 512 model built from the default UNetConfig, golden/tiny/keys.tsv for the tiny model). No weights are loaded.
+// 512 model built from the default UNetConfig, golden/tiny/keys.tsv for the tiny model; no weights), and the
+// batch/frame bookkeeping of the forward pass on random weights.
+#include <cmath>
 #include <fstream>
+#include <random>
 #include <set>
 #include <sstream>
 
@@ -17,7 +20,10 @@ const char* kPrefix = "model.diffusion_model.";
 std::string shape_col(const tc::Shape& s) {
     if (s.empty()) return "scalar";
     std::string out;
-    for (size_t i = 0; i < s.size(); ++i) out += (i ? "x" : "") + std::to_string(s[i]);
+    for (size_t i = 0; i < s.size(); ++i) {
+        if (i) out += 'x';
+        out += std::to_string(s[i]);
+    }
     return out;
 }
 
@@ -125,11 +131,10 @@ TEST(UNetStructure, RejectsUnsupportedConfig) {
 
 // ---------------------------------------------------------------------------------------------- forward
 // The golden cases have batch 1; these check the batch and frame bookkeeping (per-frame context split,
-// embedding repeat, temporal regrouping) on a random-weight tiny UNet: each batch item must come out as if
-// it had been run alone.
-#include <cmath>
-#include <random>
-
+// embedding repeat, temporal regrouping) on a random-weight UNet: each batch item must come out as if it
+// had been run alone. The UNet here is shallower than the tiny golden one (two levels, lowest resolution
+// 4x4): at 1x1 a 64-channel GroupNorm normalises groups of 2 values, which amplifies rounding differences
+// by orders of magnitude for some inputs (golden README section 8) and would blur a bookkeeping test.
 namespace {
 
 void randomize(tc::Module& m, uint32_t seed) {
@@ -150,6 +155,13 @@ void randomize(tc::Module& m, uint32_t seed) {
     });
 }
 
+tc::UNetConfig shallow_unet_config() {
+    tc::UNetConfig c = tiny_unet_config();
+    c.channel_mult = {1, 2};
+    c.attention_resolutions = {1, 2};
+    return c;
+}
+
 tc::Tensor random_tensor(const tc::Shape& s, uint32_t seed) {
     std::mt19937 gen(seed);
     std::normal_distribution<float> n01(0.f, 1.f);
@@ -160,7 +172,7 @@ tc::Tensor random_tensor(const tc::Shape& s, uint32_t seed) {
 
 void check_batch_independence(int64_t context_len) {
     const int64_t B = 2, T = 3, h = 8, w = 8;
-    tc::UNetConfig cfg = tiny_unet_config();
+    tc::UNetConfig cfg = shallow_unet_config();
     tc::UNet3D unet(cfg);
     randomize(unet, 7);
     tc::Tensor x = random_tensor({B, cfg.in_channels, T, h, w}, 1);
@@ -186,7 +198,7 @@ TEST(UNetForward, PerFrameContextSplit) {
     // With every temporal layer switched off the UNet works frame by frame, so with L = 77 + 16 T frame f must
     // equal a one-frame run whose context is the 77 text tokens plus image tokens [16 f, 16 f + 16).
     const int64_t T = 3, D = 16;
-    tc::UNetConfig cfg = tiny_unet_config();
+    tc::UNetConfig cfg = shallow_unet_config();
     cfg.temporal_attention = false;
     cfg.temporal_conv = false;
     cfg.addition_attention = false;

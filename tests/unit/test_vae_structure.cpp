@@ -113,3 +113,29 @@ TEST(VaeStructure, RejectsSingleZ) {
     c.double_z = false;
     EXPECT_THROW(tc::VAE{c}, tc::Error);
 }
+
+// Combiner semantics on hand-set weights (identity 1x1 conv, zero bias): frame 0 gets ref map 0, frame T-1
+// gets ref map 1, the frames between are untouched, and a single frame gets both.
+TEST(VaeBlocks, CombinerAddsToFirstAndLastFrame) {
+    tc::Combiner comb(2);
+    comb.conv->weight->value = tc::Tensor::from_vector({1, 0, 0, 1}, {2, 2, 1, 1});
+    comb.conv->bias->value = tc::Tensor::zeros({2});
+    // context [1, C=2, 2, 1, 1]: map 0 = (10, 20), map 1 = (100, 200)
+    const tc::Tensor ctx = tc::Tensor::from_vector({10, 100, 20, 200}, {1, 2, 2, 1, 1});
+    const tc::Tensor x = tc::Tensor::from_vector({1, 2, 3, 4, 5, 6}, {3, 2, 1, 1});  // 3 frames
+    EXPECT_EQ(comb.forward(x, ctx).to_vector(), (std::vector<float>{11, 22, 3, 4, 105, 206}));
+    const tc::Tensor one = tc::Tensor::from_vector({1, 2}, {1, 2, 1, 1});
+    EXPECT_EQ(comb.forward(one, ctx).to_vector(), (std::vector<float>{111, 222}));
+    EXPECT_THROW(comb.forward(tc::Tensor::zeros({3, 3, 1, 1}), ctx), tc::Error);  // channel mismatch
+}
+
+TEST(VaeBlocks, RefContextStacksFirstAndLastFrame) {
+    const tc::Tensor h = tc::Tensor::from_vector({1, 2, 3, 4, 5, 6}, {3, 2, 1, 1});  // 3 frames, 2 channels
+    const auto rc = tc::vae_ref_context({h}, 0, 2);
+    ASSERT_EQ(rc.size(), 1u);
+    EXPECT_EQ(rc[0].shape(), (tc::Shape{1, 2, 2, 1, 1}));
+    EXPECT_EQ(rc[0].to_vector(), (std::vector<float>{1, 5, 2, 6}));  // [c][frame]
+    const auto rc2 = tc::vae_ref_context({h.slice(0, 0, 1)}, {h.slice(0, 2, 3)});
+    EXPECT_EQ(rc2[0].to_vector(), rc[0].to_vector());
+    EXPECT_THROW(tc::vae_ref_context({h}, 0, 3), tc::Error);
+}

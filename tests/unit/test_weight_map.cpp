@@ -28,9 +28,15 @@ struct Net : Module {
     explicit Net() : proj(child<Block>("proj")), logit_scale(param("logit_scale", {})), spare(param("spare", {4}, false)) {}
 };
 
+std::string key(char letter, int i) {
+    std::string k(1, letter);
+    k += std::to_string(i);
+    return k;
+}
+
 struct Wide : Module {
     explicit Wide(int n) {
-        for (int i = 0; i < n; ++i) param("p" + std::to_string(i), {1});
+        for (int i = 0; i < n; ++i) param(key('p', i), {1});
     }
 };
 
@@ -123,8 +129,8 @@ TEST(WeightMap, OneErrorListsEverything) {
 TEST(WeightMap, CheckWeightsReportAndCaps) {
     Wide w(50);
     std::vector<std::pair<std::string, Shape>> avail;
-    for (int i = 0; i < 25; ++i) avail.push_back({"p" + std::to_string(i), {1}});
-    for (int i = 0; i < 30; ++i) avail.push_back({"q" + std::to_string(i), {1}});
+    for (int i = 0; i < 25; ++i) avail.push_back({key('p', i), {1}});
+    for (int i = 0; i < 30; ++i) avail.push_back({key('q', i), {1}});
     avail.push_back({"p49", {2}});
     WeightReport r = check_weights(w, avail);
     EXPECT_EQ(r.missing.size(), 24u);  // p25..p48

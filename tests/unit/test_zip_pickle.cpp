@@ -5,6 +5,7 @@
 #include <functional>
 
 #include "ckpt_builder.h"
+#include "core/error.h"
 #include "io/pickle.h"
 #include "io/zip_reader.h"
 
@@ -15,6 +16,7 @@ using pickle::Value;
 using testutil::PickleWriter;
 using testutil::ZipWriter;
 using K = Value::Kind;
+using namespace std::string_literals;
 
 ByteSpan span(const std::string& s) { return {reinterpret_cast<const uint8_t*>(s.data()), s.size()}; }
 
@@ -218,15 +220,15 @@ TEST(Zip, CorruptedCentralDirectory) {
         return error_of([&] { ZipReader::parse(span(b)); });
     };
     EXPECT_NE(corrupt(cd, "XXXX").find("central directory signature"), std::string::npos);
-    EXPECT_NE(corrupt(eocd + 10, "\xff\x7f"), "");                  // entry count far too large
-    EXPECT_NE(corrupt(eocd + 16, "\xff\xff\xff\x7f"), "");          // CD offset outside the file
-    EXPECT_NE(corrupt(eocd + 12, "\xff\xff\xff\x7f"), "");          // CD size outside the file
-    EXPECT_NE(corrupt(cd + 28, "\xff\xff"), "");                    // name length past the CD
-    EXPECT_NE(corrupt(cd + 42, "\x00\x00\x00\x70"), "");            // local header offset out of range
-    EXPECT_NE(corrupt(cd + 42, "\x01\x00\x00\x00"), "");            // local header offset wrong
-    EXPECT_NE(corrupt(cd + 20, "\xff\xff\x00\x00"), "");            // compressed size past the data
-    EXPECT_NE(corrupt(cd + 8, "\x01\x00").find("encrypted"), std::string::npos);
-    EXPECT_NE(corrupt(cd + 46, "b"), "");                           // local name differs
+    EXPECT_NE(corrupt(eocd + 10, "\xff\x7f"s), "");                  // entry count far too large
+    EXPECT_NE(corrupt(eocd + 16, "\xff\xff\xff\x7f"s), "");          // CD offset outside the file
+    EXPECT_NE(corrupt(eocd + 12, "\xff\xff\xff\x7f"s), "");          // CD size outside the file
+    EXPECT_NE(corrupt(cd + 28, "\xff\xff"s), "");                    // name length past the CD
+    EXPECT_NE(corrupt(cd + 42, "\x00\x00\x00\x70"s), "");            // local header offset out of range
+    EXPECT_NE(corrupt(cd + 42, "\x01\x00\x00\x00"s), "");            // local header offset wrong
+    EXPECT_NE(corrupt(cd + 20, "\xff\xff\x00\x00"s), "");            // compressed size past the data
+    EXPECT_NE(corrupt(cd + 8, "\x01\x00"s).find("encrypted"), std::string::npos);
+    EXPECT_NE(corrupt(cd + 46, "b"s), "");                           // local name differs
     std::string noeocd = good;
     noeocd.replace(eocd, 4, "XXXX");
     EXPECT_NE(error_of([&] { ZipReader::parse(span(noeocd)); }).find("end-of-central-directory"), std::string::npos);
