@@ -43,4 +43,17 @@ CLI::App* add_generate_command(CLI::App& app, GenerateOptions& opts);
 int cmd_inspect(const std::string& path);
 int cmd_tokenize(const std::string& text, const std::string& vocab_path);
 
+// `tooncrafter film`: FILM (film_net) 2x frame interpolation of tensors (cli/cmd_film.cpp). Test hook: reads
+// x0, x1 [B,3,H,W] in [0,1] and optional dt [B,1] (default 0.5) from --in, runs film_interpolate (pad to
+// multiples of 64, clamp, crop) and writes tensor `out` [B,3,H,W] F32 to --raw-out.
+struct FilmOptions {
+    std::string weights;  // film_net_fp32.pt / film_net_fp16.pt (either key generation) or .safetensors
+    std::string in;       // safetensors with x0, x1 [, dt]
+    std::string raw_out;  // safetensors receiving `out`
+    double dt = 0.5;      // used when --in has no dt
+    bool quiet = false;
+};
+int cmd_film(const FilmOptions& opts);
+CLI::App* add_film_command(CLI::App& app, FilmOptions& opts);
+
 }  // namespace tc::cli

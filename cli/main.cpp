@@ -28,6 +28,9 @@ int main(int argc, char** argv) {
     tc::cli::GenerateOptions gen;
     CLI::App* generate = tc::cli::add_generate_command(app, gen);
 
+    tc::cli::FilmOptions film_opts;
+    CLI::App* film = tc::cli::add_film_command(app, film_opts);
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -39,6 +42,7 @@ int main(int argc, char** argv) {
         if (*inspect) return tc::cli::cmd_inspect(inspect_path);
         if (*tokenize) return tc::cli::cmd_tokenize(text, vocab);
         if (*generate) return tc::cli::cmd_generate(gen);
+        if (*film) return tc::cli::cmd_film(film_opts);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "error: %s\n", e.what());
         return 2;

@@ -252,10 +252,12 @@ private:
             TC_CHECK(v != nullptr, "the handler of ", callable->qualname(), " returned nothing");
             return v;
         }
+        // The argument tuple is referenced, not copied: a memoised tuple passed to many calls must not
+        // multiply memory (every container slot then costs at least one input byte).
         Value* v = make(Value::Kind::Object);
         v->module = callable->module;
         v->name = callable->name;
-        v->items = args->items;
+        v->args = args;
         return v;
     }
     void memo_put(uint64_t idx) {

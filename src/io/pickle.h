@@ -32,7 +32,8 @@ struct Value {
     double f = 0;
     std::string s;                                 // String, Bytes
     std::string module, name;                       // Global; Object: its class
-    std::vector<Value*> items;                      // Tuple, List; Object: constructor args
+    std::vector<Value*> items;                      // Tuple, List
+    Value* args = nullptr;                          // Object: the constructor's argument tuple (shared, not copied)
     std::vector<std::pair<Value*, Value*>> entries;  // Dict, in insertion order (a repeated key appears twice)
     Value* state = nullptr;                         // BUILD state (Object, or a Dict subclass' __dict__)
     std::any custom;                                // Custom: whatever a reducer / persistent_load made

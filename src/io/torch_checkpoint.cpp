@@ -106,18 +106,11 @@ Value* rebuild_parameter(PickleDoc&, const Value&, const Value& args) {
     return args.items[0];
 }
 
-// collections.OrderedDict(): an empty dict; SETITEMS fill it and BUILD attaches its _metadata.
+// collections.OrderedDict(): an empty dict; SETITEMS fill it and BUILD attaches its _metadata. (Only the
+// empty form torch.save writes is accepted: copying a memoised item list per call could multiply memory.)
 Value* ordered_dict(PickleDoc& doc, const Value&, const Value& args) {
-    Value* d = doc.make(K::Dict);
-    if (args.items.size() == 1 && args.items[0]->is_seq()) {  // OrderedDict([(k, v), ...])
-        for (const Value* kv : args.items[0]->items) {
-            TC_CHECK(kv->is_seq() && kv->items.size() == 2, "OrderedDict item is not a pair");
-            d->entries.emplace_back(kv->items[0], kv->items[1]);
-        }
-    } else {
-        TC_CHECK(args.items.empty(), "OrderedDict takes no arguments here");
-    }
-    return d;
+    TC_CHECK(args.items.empty(), "OrderedDict takes no arguments here");
+    return doc.make(K::Dict);
 }
 
 // ('storage', torch.<T>Storage, key, location, numel)

@@ -10,10 +10,13 @@
 // Numerics: the official sampler mixes float64 (numpy) and float32 (torch) arithmetic. Every scalar that
 // enters the per-element update is reproduced bit for bit here (golden README 5.1, 5.2; checked against
 // tiny/cases/g_ddim_schedule), and the per-element update is written as the same sequence of float32
-// operations the official code performs. The one deliberate difference: where 1 - a_prev - sigma^2 is
-// negative in float32 (the first step for S in {7, 11, 14, 15, 20, 25, 33, 34, 35, 37, 38, 39} with eta 1),
-// the official code takes sqrt of a negative number and the whole video becomes NaN. We clamp the argument
-// at 0 (it is -5.96e-8, one rounding step from the exact value 0), so every step count works.
+// operations the official code performs. Two deliberate differences, both where the official code fails:
+//  - where 1 - a_prev - sigma^2 is negative in float32 (the first step for S in {7, 11, 14, 15, 20, 25, 33,
+//    34, 35, 37, 38, 39} with eta 1), the official code takes sqrt of a negative number and the whole video
+//    becomes NaN. We clamp the argument at 0 (it is -5.96e-8, one rounding step from the exact value 0);
+//  - for 62 step counts (61, 103, 121, ...) numpy's arange yields an extra timestep -1 that the official
+//    sampler cannot run; we drop it (ddim_timesteps_uniform_trailing).
+// So every step count from 1 to 1000 works, and every other step count gives the official numbers.
 #pragma once
 
 #include <cstdint>

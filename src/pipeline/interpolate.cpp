@@ -2,6 +2,7 @@
 #include "pipeline/interpolate.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace tc {
 
@@ -176,8 +177,10 @@ Tensor frames_to_uint8(const Tensor& frames_any) {
     for (int64_t c = 0; c < 3; ++c)
         for (int64_t t = 0; t < T; ++t)
             for (int64_t p = 0; p < H * W; ++p) {
-                // torch.clamp(-1, 1); (x + 1.0) / 2.0; (x * 255).to(uint8), which truncates.
-                const float x = std::clamp(src[(c * T + t) * H * W + p], -1.0f, 1.0f);
+                // torch.clamp(-1, 1); (x + 1.0) / 2.0; (x * 255).to(uint8), which truncates. (NaN, which the
+                // float-to-integer conversion leaves undefined, becomes 0.)
+                const float v = src[(c * T + t) * H * W + p];
+                const float x = std::isnan(v) ? -1.0f : std::clamp(v, -1.0f, 1.0f);
                 const float y = ((x + 1.0f) / 2.0f) * 255.0f;
                 dst[(t * H * W + p) * 3 + c] = uint8_t(y);
             }

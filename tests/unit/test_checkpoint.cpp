@@ -30,7 +30,11 @@ std::string error_of(const std::function<void()>& f) {
     return "";
 }
 
-TorchCheckpoint from_string(const std::string& s) { return TorchCheckpoint::from_bytes(span(s), nullptr, "t.ckpt"); }
+// Parses a copy of `s` that the checkpoint (and its tensors) keep alive.
+TorchCheckpoint from_string(const std::string& s) {
+    auto owned = std::make_shared<std::string>(s);
+    return TorchCheckpoint::from_bytes(span(*owned), owned, "t.ckpt");
+}
 
 // storage "0": 12 floats 0..11; "1": 1 float
 std::vector<std::pair<std::string, std::string>> storages() {
@@ -53,7 +57,7 @@ TEST(TorchCheckpoint, StateDictLayoutAndViews) {
     for (bool deflate : {false, true}) {
         for (bool zip64 : {false, true}) {
             std::string bytes = torch_zip(torch_pickle(sample_tensors(), storages()), storages(), deflate, zip64);
-            TorchCheckpoint c = from_string(bytes);
+            TorchCheckpoint c = TorchCheckpoint::from_bytes(span(bytes), nullptr, "t.ckpt");  // bytes outlive c
             EXPECT_EQ(c.layout(), "state_dict");
             EXPECT_EQ(c.archive_name(), "archive");
             EXPECT_EQ(c.names(), (std::vector<std::string>{"w", "wt", "tail", "logit_scale", "empty"}));

@@ -134,6 +134,25 @@ TEST(Pickle, AllowedGlobalsReducersObjectsAndBuild) {
     EXPECT_FALSE(t->items[1]->state->get("training")->b);
 }
 
+TEST(Pickle, SharedArgumentsDoNotMultiplyMemory) {
+    // One memoised 10000-element tuple passed to 20000 calls: objects share it instead of copying it
+    // (copies would be 200 M pointers from a 100 KB pickle).
+    pickle::PickleOptions o;
+    o.globals["m.f"] = nullptr;
+    PickleWriter w;
+    w.proto(2).mark();
+    for (int i = 0; i < 10000; ++i) w.none();
+    w.tuple().put(0).op('0').global("m", "f").put(1).op('0');
+    w.empty_list();
+    for (int i = 0; i < 20000; ++i) w.get(1).get(0).reduce().op('a');
+    w.stop();
+    pickle::PickleDoc doc = pickle::unpickle(span(w.b), o);
+    ASSERT_EQ(doc.root()->items.size(), 20000u);
+    EXPECT_EQ(doc.root()->items[7]->args, doc.root()->items[8]->args);
+    EXPECT_EQ(doc.root()->items[7]->args->items.size(), 10000u);
+    EXPECT_LT(doc.size(), 40000u);
+}
+
 TEST(Pickle, MalformedPrograms) {
     auto err = [](const std::string& b, pickle::PickleOptions o = {}) { return error_of([&] { pickle::unpickle(span(b), o); }); };
     EXPECT_NE(err(""), "");
