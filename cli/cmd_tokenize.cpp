@@ -16,7 +16,10 @@ int cmd_tokenize(const std::string& text, const std::string& vocab_arg) {
     ClipTokenizer tok = ClipTokenizer::from_file(vocab);
     std::vector<int64_t> ids = tok.tokenize(text);
     std::string out = "[";
-    for (size_t i = 0; i < ids.size(); ++i) out += (i ? "," : "") + std::to_string(ids[i]);
+    for (size_t i = 0; i < ids.size(); ++i) {
+        if (i) out += ',';
+        out += std::to_string(ids[i]);
+    }
     out += "]\n";
     std::fputs(out.c_str(), stdout);
     return 0;

@@ -4,7 +4,7 @@
 //   size (pipeline/sizing.h) -> keyframes centre-cropped and resized -> segments denoised as one batch
 //   (pipeline/segments.h) -> colour correction (pipeline/color_correction.h) -> joined video -> FILM 2x
 //   (pipeline/frame_interpolation.h).
-// run() may be called repeatedly (not concurrently on one Engine: the CPU backend shares scratch state).
+// run() may be called repeatedly; concurrent run() calls on one Engine are not verified safe: serialise them.
 #pragma once
 
 #include <cstdint>

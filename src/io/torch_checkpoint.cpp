@@ -278,24 +278,25 @@ TensorInfo TorchCheckpoint::info(const std::string& name) const {
     return {r.storage.dtype, r.shape};
 }
 
-Tensor TorchCheckpoint::get(const std::string& name) const {
-    const TorchTensorRecord& r = record(name);
-    const ZipEntry* e = zip_->find(archive_ + "/data/" + r.storage.key);  // checked at open
+Tensor tensor_from_record(const ZipReader& zip, const std::string& archive, const TorchTensorRecord& r,
+                          const std::shared_ptr<void>& keepalive, StorageCache& cache) {
+    const ZipEntry* e = zip.find(archive + "/data/" + r.storage.key);
+    TC_CHECK(e != nullptr, "storage ", r.storage.key, " is missing from the archive");
     ZipData data;
-    std::shared_ptr<void> keep = keepalive_;
+    std::shared_ptr<void> keep = keepalive;
     if (e->method == 0) {
-        data = zip_->read(*e);
+        data = zip.read(*e);
     } else {  // inflate once; every tensor viewing this storage shares the buffer
-        std::lock_guard<std::mutex> lock(*cache_mutex_);
-        auto it = inflated_.find(e->name);
-        if (it == inflated_.end()) it = inflated_.emplace(e->name, zip_->read(*e)).first;
+        std::lock_guard<std::mutex> lock(cache.mutex);
+        auto it = cache.inflated.find(e->name);
+        if (it == cache.inflated.end()) it = cache.inflated.emplace(e->name, zip.read(*e)).first;
         data = it->second;
         keep = data.owned;
     }
     const size_t es = dtype_size(r.storage.dtype);
     if (dense_layout(r)) return borrow_or_copy(data.data + size_t(r.offset) * es, r.shape, r.storage.dtype, keep);
 
-    // A strided (non-dense) view: gather it into a contiguous tensor. Bounds were checked when unpickling.
+    // A strided (non-dense) view: gather it into a contiguous tensor.
     Tensor out = Tensor::empty(r.shape, r.storage.dtype);
     uint8_t* dst = static_cast<uint8_t*>(out.raw_data());
     const int64_t n = out.numel();
@@ -314,6 +315,10 @@ Tensor TorchCheckpoint::get(const std::string& name) const {
         }
     }
     return out;
+}
+
+Tensor TorchCheckpoint::get(const std::string& name) const {
+    return tensor_from_record(*zip_, archive_, record(name), keepalive_, *cache_);
 }
 
 }  // namespace tc

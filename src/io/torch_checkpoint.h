@@ -40,6 +40,18 @@ struct TorchTensorRecord {
 // torch._utils._rebuild_tensor_v2 / _rebuild_parameter, torch.<T>Storage) and the storage persistent ids.
 // Tensor records are Custom values holding a TorchTensorRecord (validated against the storage's numel).
 pickle::PickleOptions torch_pickle_options(const std::string& label);
+// Inflated (DEFLATE) storages of one archive, shared by every tensor that views them.
+struct StorageCache {
+    std::mutex mutex;
+    std::unordered_map<std::string, ZipData> inflated;
+};
+
+// The tensor a record describes, read from `<archive>/data/<key>` of `zip`: a zero-copy view for a dense
+// STORED storage (kept alive by `keepalive`), else a contiguous copy. Shared by TorchCheckpoint and
+// TorchScriptArchive; bounds were checked when the record was unpickled.
+Tensor tensor_from_record(const ZipReader& zip, const std::string& archive, const TorchTensorRecord& r,
+                          const std::shared_ptr<void>& keepalive, StorageCache& cache);
+
 const TorchTensorRecord* as_tensor_record(const pickle::Value* v);  // nullptr if not a tensor
 
 // The named tensors of an unpickled torch.save document, in dict order, for the layouts above
@@ -74,9 +86,7 @@ private:
     std::string archive_, layout_;
     std::vector<std::pair<std::string, TorchTensorRecord>> tensors_;
     std::unordered_map<std::string, size_t> index_;
-    // Inflated (DEFLATE) storages, shared by the tensors that view them.
-    mutable std::shared_ptr<std::mutex> cache_mutex_ = std::make_shared<std::mutex>();
-    mutable std::unordered_map<std::string, ZipData> inflated_;
+    std::shared_ptr<StorageCache> cache_ = std::make_shared<StorageCache>();
 };
 
 }  // namespace tc

@@ -57,16 +57,6 @@ void walk(const Value* obj, const std::string& prefix, int depth, std::unordered
     on_path.erase(obj);
 }
 
-bool dense_layout(const TorchTensorRecord& r) {
-    int64_t acc = 1;
-    for (int64_t i = int64_t(r.shape.size()) - 1; i >= 0; --i) {
-        if (r.shape[i] == 0) return true;
-        if (r.shape[i] != 1 && r.stride[i] != acc) return false;
-        acc *= r.shape[i];
-    }
-    return true;
-}
-
 const ZipEntry* find_data_pkl(const ZipReader& zip, const std::string& where) {
     const ZipEntry* pkl = nullptr;
     for (const ZipEntry& e : zip.entries()) {
@@ -175,39 +165,7 @@ TensorInfo TorchScriptArchive::info(const std::string& name) const {
 }
 
 Tensor TorchScriptArchive::get(const std::string& name) const {
-    const TorchTensorRecord& r = record(name);
-    const ZipEntry* e = zip_->find(archive_ + "/data/" + r.storage.key);  // checked at open
-    ZipData data;
-    std::shared_ptr<void> keep = keepalive_;
-    if (e->method == 0) {
-        data = zip_->read(*e);
-    } else {
-        std::lock_guard<std::mutex> lock(*cache_mutex_);
-        auto it = inflated_.find(e->name);
-        if (it == inflated_.end()) it = inflated_.emplace(e->name, zip_->read(*e)).first;
-        data = it->second;
-        keep = data.owned;
-    }
-    const size_t es = dtype_size(r.storage.dtype);
-    if (dense_layout(r)) return borrow_or_copy(data.data + size_t(r.offset) * es, r.shape, r.storage.dtype, keep);
-    Tensor out = Tensor::empty(r.shape, r.storage.dtype);
-    uint8_t* dst = static_cast<uint8_t*>(out.raw_data());
-    const int64_t n = out.numel();
-    const size_t nd = r.shape.size();
-    std::vector<int64_t> idx(nd, 0);
-    int64_t off = r.offset;
-    for (int64_t i = 0; i < n; ++i) {
-        std::memcpy(dst + size_t(i) * es, data.data + size_t(off) * es, es);
-        for (size_t d = nd; d-- > 0;) {
-            if (++idx[d] < r.shape[d]) {
-                off += r.stride[d];
-                break;
-            }
-            off -= r.stride[d] * (r.shape[d] - 1);
-            idx[d] = 0;
-        }
-    }
-    return out;
+    return tensor_from_record(*zip_, archive_, record(name), keepalive_, *cache_);
 }
 
 }  // namespace tc

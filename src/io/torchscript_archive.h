@@ -49,8 +49,7 @@ private:
     std::string archive_, root_class_;
     std::vector<std::pair<std::string, TorchTensorRecord>> tensors_;
     std::unordered_map<std::string, size_t> index_;
-    mutable std::shared_ptr<std::mutex> cache_mutex_ = std::make_shared<std::mutex>();
-    mutable std::unordered_map<std::string, ZipData> inflated_;
+    std::shared_ptr<StorageCache> cache_ = std::make_shared<StorageCache>();
 };
 
 }  // namespace tc

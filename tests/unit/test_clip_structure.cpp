@@ -10,52 +10,13 @@
 #include "models/clip_text.h"
 #include "models/clip_vision.h"
 #include "models/resampler.h"
+#include "key_table.h"
 #include "test_util.h"
 
 namespace {
 
-using Rows = std::vector<std::pair<std::string, std::string>>;  // (key without prefix, shape like "1280x3x14x14")
-
-std::string shape_col(const tc::Shape& s) {
-    if (s.empty()) return "scalar";
-    std::string out;
-    for (size_t i = 0; i < s.size(); ++i) out += (i ? "x" : "") + std::to_string(s[i]);
-    return out;
-}
-
-// Rows of a keys.tsv whose key starts with `prefix`, the prefix stripped.
-Rows tsv_rows(const std::string& path, const std::string& prefix) {
-    std::ifstream in(path);
-    EXPECT_TRUE(in.good()) << path;
-    Rows rows;
-    std::string line;
-    while (std::getline(in, line)) {
-        if (line.empty() || line[0] == '#') continue;
-        std::istringstream ls(line);
-        std::string key, shape;
-        std::getline(ls, key, '\t');
-        std::getline(ls, shape, '\t');
-        if (key.rfind(prefix, 0) == 0) rows.emplace_back(key.substr(prefix.size()), shape);
-    }
-    return rows;
-}
-
-Rows declared(const tc::Module& m) {
-    Rows rows;
-    m.visit_params([&](const std::string& n, const tc::Param& p) { rows.emplace_back(n, shape_col(p.shape)); });
-    return rows;
-}
-
-void expect_same_rows(const Rows& got, const Rows& want, const std::string& what) {
-    ASSERT_FALSE(want.empty()) << what << ": no rows in the key file";
-    std::set<std::pair<std::string, std::string>> g(got.begin(), got.end()), w(want.begin(), want.end());
-    for (const auto& r : w)
-        if (!g.count(r)) ADD_FAILURE() << what << ": missing " << r.first << " " << r.second;
-    for (const auto& r : g)
-        if (!w.count(r)) ADD_FAILURE() << what << ": unexpected " << r.first << " " << r.second;
-    EXPECT_EQ(got.size(), want.size()) << what;
-    EXPECT_TRUE(got == want) << what << ": same entries but not in state_dict order";
-}
+using Rows = tc::test::KeyRows;
+using tc::test::expect_same_rows;
 
 std::set<std::string> unused_names(const tc::Module& m) {
     std::set<std::string> s;
@@ -73,9 +34,9 @@ TEST(ClipStructure, FullModelKeysMatchOfficial) {
     tc::ClipTextEmbedder text(cfg.cond_stage);
     tc::ClipImageEmbedder image(cfg.img_cond_stage);
     tc::Resampler resampler(cfg.image_proj);
-    expect_same_rows(declared(text), tsv_rows(path, "cond_stage_model.model."), "cond_stage_model.model");
-    expect_same_rows(declared(image), tsv_rows(path, "embedder.model."), "embedder.model");
-    expect_same_rows(declared(resampler), tsv_rows(path, "image_proj_model."), "image_proj_model");
+    expect_same_rows(tc::test::declared_rows(text), tc::test::key_table_rows(path, "cond_stage_model.model."), "cond_stage_model.model");
+    expect_same_rows(tc::test::declared_rows(image), tc::test::key_table_rows(path, "embedder.model."), "embedder.model");
+    expect_same_rows(tc::test::declared_rows(resampler), tc::test::key_table_rows(path, "image_proj_model."), "image_proj_model");
     // golden README section 3: cond_stage_model 294 entries, embedder 398, image_proj_model 51
     EXPECT_EQ(text.param_count(), 294);
     EXPECT_EQ(image.param_count(), 398);
@@ -89,9 +50,9 @@ TEST(ClipStructure, TinyModelKeysMatchGolden) {
     tc::ClipTextEmbedder text(cfg.cond_stage);
     tc::ClipImageEmbedder image(cfg.img_cond_stage);
     tc::Resampler resampler(cfg.image_proj);
-    expect_same_rows(declared(text), tsv_rows(path, "cond_stage_model.model."), "cond_stage_model.model");
-    expect_same_rows(declared(image), tsv_rows(path, "embedder.model."), "embedder.model");
-    expect_same_rows(declared(resampler), tsv_rows(path, "image_proj_model."), "image_proj_model");
+    expect_same_rows(tc::test::declared_rows(text), tc::test::key_table_rows(path, "cond_stage_model.model."), "cond_stage_model.model");
+    expect_same_rows(tc::test::declared_rows(image), tc::test::key_table_rows(path, "embedder.model."), "embedder.model");
+    expect_same_rows(tc::test::declared_rows(resampler), tc::test::key_table_rows(path, "image_proj_model."), "image_proj_model");
 }
 
 TEST(ClipStructure, UnusedTensorsAreMarked) {

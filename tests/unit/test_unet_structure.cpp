@@ -9,58 +9,15 @@
 #include <sstream>
 
 #include "models/unet3d.h"
+#include "key_table.h"
 #include "test_util.h"
 
 namespace {
 
-using Rows = std::vector<std::pair<std::string, std::string>>;  // (key without prefix, shape like "320x8x3x3")
+using Rows = tc::test::KeyRows;
+using tc::test::expect_same_rows;
 
 const char* kPrefix = "model.diffusion_model.";
-
-std::string shape_col(const tc::Shape& s) {
-    if (s.empty()) return "scalar";
-    std::string out;
-    for (size_t i = 0; i < s.size(); ++i) {
-        if (i) out += 'x';
-        out += std::to_string(s[i]);
-    }
-    return out;
-}
-
-// Rows of a keys.tsv whose key starts with `prefix`, the prefix stripped.
-Rows tsv_rows(const std::string& path, const std::string& prefix) {
-    std::ifstream in(path);
-    EXPECT_TRUE(in.good()) << path;
-    Rows rows;
-    std::string line;
-    while (std::getline(in, line)) {
-        if (line.empty() || line[0] == '#') continue;
-        std::istringstream ls(line);
-        std::string key, shape;
-        std::getline(ls, key, '\t');
-        std::getline(ls, shape, '\t');
-        if (key.rfind(prefix, 0) == 0) rows.emplace_back(key.substr(prefix.size()), shape);
-    }
-    return rows;
-}
-
-Rows declared(const tc::Module& m) {
-    Rows rows;
-    m.visit_params([&](const std::string& n, const tc::Param& p) { rows.emplace_back(n, shape_col(p.shape)); });
-    return rows;
-}
-
-void expect_same_rows(const Rows& got, const Rows& want, const std::string& what) {
-    ASSERT_FALSE(want.empty()) << what << ": no rows in the key file";
-    std::set<std::pair<std::string, std::string>> g(got.begin(), got.end()), w(want.begin(), want.end());
-    int reported = 0;
-    for (const auto& r : w)
-        if (!g.count(r) && reported++ < 40) ADD_FAILURE() << what << ": missing " << r.first << " " << r.second;
-    for (const auto& r : g)
-        if (!w.count(r) && reported++ < 40) ADD_FAILURE() << what << ": unexpected " << r.first << " " << r.second;
-    EXPECT_EQ(got.size(), want.size()) << what;
-    EXPECT_TRUE(got == want) << what << ": not the same rows in state_dict order";
-}
 
 // model.params.unet_config.params of golden/tiny/tiny.yaml (the rest are the defaults).
 tc::UNetConfig tiny_unet_config() {
@@ -79,7 +36,7 @@ tc::UNetConfig tiny_unet_config() {
 TEST(UNetStructure, FullModelKeysMatchOfficial) {
     TC_REQUIRE_SHARED(path, "golden/full_keys.tsv");
     tc::UNet3D unet(tc::UNetConfig{});  // defaults = the published 512 model
-    expect_same_rows(declared(unet), tsv_rows(path, kPrefix), "model.diffusion_model");
+    expect_same_rows(tc::test::declared_rows(unet), tc::test::key_table_rows(path, kPrefix), "model.diffusion_model");
     EXPECT_EQ(unet.param_count(), 1516);  // golden README section 3
     int64_t numel = 0;
     unet.visit_params([&](const std::string&, const tc::Param& p) { numel += tc::shape_numel(p.shape); });
@@ -89,7 +46,7 @@ TEST(UNetStructure, FullModelKeysMatchOfficial) {
 TEST(UNetStructure, TinyModelKeysMatchGolden) {
     TC_REQUIRE_SHARED(path, "golden/tiny/keys.tsv");
     tc::UNet3D unet(tiny_unet_config());
-    expect_same_rows(declared(unet), tsv_rows(path, kPrefix), "model.diffusion_model (tiny)");
+    expect_same_rows(tc::test::declared_rows(unet), tc::test::key_table_rows(path, kPrefix), "model.diffusion_model (tiny)");
 }
 
 TEST(UNetStructure, ConfigVariants) {

@@ -7,54 +7,13 @@
 
 #include "io/model_config.h"
 #include "models/vae.h"
+#include "key_table.h"
 #include "test_util.h"
 
 namespace {
 
-using Rows = std::vector<std::pair<std::string, std::string>>;  // (key without prefix, shape like "128x3x3x3")
-
-std::string shape_col(const tc::Shape& s) {
-    if (s.empty()) return "scalar";
-    std::string out;
-    for (size_t i = 0; i < s.size(); ++i) {
-        if (i) out += 'x';
-        out += std::to_string(s[i]);
-    }
-    return out;
-}
-
-Rows tsv_rows(const std::string& path, const std::string& prefix) {
-    std::ifstream in(path);
-    EXPECT_TRUE(in.good()) << path;
-    Rows rows;
-    std::string line;
-    while (std::getline(in, line)) {
-        if (line.empty() || line[0] == '#') continue;
-        std::istringstream ls(line);
-        std::string key, shape;
-        std::getline(ls, key, '\t');
-        std::getline(ls, shape, '\t');
-        if (key.rfind(prefix, 0) == 0) rows.emplace_back(key.substr(prefix.size()), shape);
-    }
-    return rows;
-}
-
-Rows declared(const tc::Module& m) {
-    Rows rows;
-    m.visit_params([&](const std::string& n, const tc::Param& p) { rows.emplace_back(n, shape_col(p.shape)); });
-    return rows;
-}
-
-void expect_same_rows(const Rows& got, const Rows& want, const std::string& what) {
-    ASSERT_FALSE(want.empty()) << what << ": no rows in the key file";
-    std::set<std::pair<std::string, std::string>> g(got.begin(), got.end()), w(want.begin(), want.end());
-    for (const auto& r : w)
-        if (!g.count(r)) ADD_FAILURE() << what << ": missing " << r.first << " " << r.second;
-    for (const auto& r : g)
-        if (!w.count(r)) ADD_FAILURE() << what << ": unexpected " << r.first << " " << r.second;
-    EXPECT_EQ(got.size(), want.size()) << what;
-    EXPECT_TRUE(got == want) << what << ": same entries but not in state_dict order";
-}
+using Rows = tc::test::KeyRows;
+using tc::test::expect_same_rows;
 
 // golden/tiny/tiny.yaml first_stage_config.params.ddconfig.
 tc::VAEConfig tiny_vae_config() {
@@ -76,13 +35,13 @@ tc::VAEConfig tiny_vae_config() {
 TEST(VaeStructure, DefaultConfigMatchesFullKeys) {
     TC_REQUIRE_SHARED(path, "golden/full_keys.tsv");
     tc::VAE vae{tc::VAEConfig{}};
-    expect_same_rows(declared(vae), tsv_rows(path, "first_stage_model."), "VAE (512 model)");
+    expect_same_rows(tc::test::declared_rows(vae), tc::test::key_table_rows(path, "first_stage_model."), "VAE (512 model)");
 }
 
 TEST(VaeStructure, TinyConfigMatchesTinyKeys) {
     TC_REQUIRE_SHARED(path, "golden/tiny/keys.tsv");
     tc::VAE vae{tiny_vae_config()};
-    expect_same_rows(declared(vae), tsv_rows(path, "first_stage_model."), "VAE (tiny model)");
+    expect_same_rows(tc::test::declared_rows(vae), tc::test::key_table_rows(path, "first_stage_model."), "VAE (tiny model)");
 }
 
 TEST(VaeStructure, OnlyPostQuantConvIsUnused) {
