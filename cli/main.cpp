@@ -31,6 +31,9 @@ int main(int argc, char** argv) {
     tc::cli::FilmOptions film_opts;
     CLI::App* film = tc::cli::add_film_command(app, film_opts);
 
+    tc::cli::DownloadOptions dl;
+    CLI::App* download = tc::cli::add_download_command(app, dl);
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -43,6 +46,7 @@ int main(int argc, char** argv) {
         if (*tokenize) return tc::cli::cmd_tokenize(text, vocab);
         if (*generate) return tc::cli::cmd_generate(gen);
         if (*film) return tc::cli::cmd_film(film_opts);
+        if (*download) return tc::cli::cmd_download(dl);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "error: %s\n", e.what());
         return 2;

@@ -6,6 +6,7 @@
 
 #include "io/safetensors.h"
 #include "io/torch_checkpoint.h"
+#include "io/torchscript_archive.h"
 
 namespace tc {
 
@@ -45,6 +46,9 @@ std::unique_ptr<TensorSource> open_tensor_source(const std::string& path) {
         case FileFormat::SafeTensors:
             return std::make_unique<SafeTensorsFile>(SafeTensorsFile::from_bytes(m->bytes(), m, path));
         case FileFormat::TorchZip:
+            // torch.save checkpoints and TorchScript archives (the FILM weights) share the container.
+            if (TorchScriptArchive::is_torchscript(ZipReader::parse(m->bytes(), path)))
+                return std::make_unique<TorchScriptArchive>(TorchScriptArchive::from_bytes(m->bytes(), m, path));
             return std::make_unique<TorchCheckpoint>(TorchCheckpoint::from_bytes(m->bytes(), m, path));
         case FileFormat::Unknown: break;
     }
