@@ -125,7 +125,9 @@ TEST(E2EParity, StepByStep) {
         std::snprintf(noise_name, sizeof noise_name, "noise_%02d", s + 2);
         const tc::DdimStep r = tc::ddim_step(sched, s, x_in, v_c, v_u, {7.5, 0.7}, e.get(noise_name));
         std::printf("[parity] e2e step %d (t=%lld)\n", s, (long long)t);
-        const double tol_v = kStepTol, tol_cfg = kStepTol * 7.5;  // CFG multiplies the v difference by 7.5
+        // Every per-step quantity within 1e-3 max-abs (the budget), even after CFG's x7.5 (measured
+        // <= 3.2e-4 on the tiny model; see docs/numerics.md).
+        const double tol_v = kStepTol, tol_cfg = kStepTol;
         EXPECT_LE(report("  v_cond", r.v_cond, e.get(p + "v_cond")), tol_v) << "step " << s;
         EXPECT_LE(report("  v_uncond", r.v_uncond, e.get(p + "v_uncond")), tol_v) << "step " << s;
         EXPECT_LE(report("  v_cfg", r.v_cfg, e.get(p + "v_cfg")), tol_cfg) << "step " << s;
