@@ -79,4 +79,41 @@ struct DownloadOptions {
 CLI::App* add_download_command(CLI::App& app, DownloadOptions& opts);
 int cmd_download(const DownloadOptions& opts);
 
+// `tooncrafter keys create|list|revoke` and `tooncrafter credits add` (cli/cmd_keys.cpp): API keys and
+// credits in <data-dir>/keys.db (server/auth.h). Data dir: --data-dir, else $TOONCRAFTER_DATA_DIR, else
+// ./tooncrafter-data. `keys create` prints only the new key on stdout. main.cpp: one add_keys_commands call
+// (it declares both `keys` and `credits`), then `if (!keys_opts.action.empty()) return cmd_keys(keys_opts);`.
+struct KeysOptions {
+    std::string action;    // set by the parsed subcommand: create | list | revoke | credits-add
+    std::string data_dir;
+    std::string name;      // create
+    int64_t credits = 0;   // create: initial credits; credits add: the amount
+    std::string target;    // revoke / credits add: the key id or the raw key
+    bool json = false;     // list
+};
+CLI::App* add_keys_commands(CLI::App& app, KeysOptions& opts);
+int cmd_keys(const KeysOptions& opts);
+
+// `tooncrafter serve` (cli/cmd_serve.cpp): the HTTP API of DESIGN.md section 3 with one in-process worker
+// (server/http_server.h). Every flag can also come from the environment as TOONCRAFTER_<FLAG> (upper case,
+// dashes as underscores: TOONCRAFTER_PUBLIC_URL, TOONCRAFTER_NO_AUTH=1, ...); the command line wins.
+struct ServeOptions {
+    std::string host = "0.0.0.0";
+    int port = 8000;
+    std::string data_dir = "./tooncrafter-data";
+    std::string model;          // PATH (model.ckpt / .safetensors) | "demo" | empty = the cache, else demo
+    std::string config;         // model YAML (with --model PATH); empty = the official 512 config
+    std::string vocab;          // CLIP vocabulary; empty = beside the model, then the cache
+    std::string film;           // FILM weights for interpolate; empty = beside the model if present
+    std::string public_url;     // base of the URLs in v2 responses; empty = http://<host>:<port>
+    std::vector<std::string> allow_private_fetch;  // CIDRs image URLs may reach (tests, trusted LANs)
+    std::vector<int64_t> allowed_max_sides;        // override of 256,512,768: for small models and tests only
+    bool no_auth = false;
+    double retention = 3600;    // seconds results live after finishing
+    double rate_limit = 0;      // submits per second per key; 0 = unlimited
+    int max_attempts = 3;
+};
+CLI::App* add_serve_command(CLI::App& app, ServeOptions& opts);
+int cmd_serve(const ServeOptions& opts);
+
 }  // namespace tc::cli

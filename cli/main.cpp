@@ -34,6 +34,12 @@ int main(int argc, char** argv) {
     tc::cli::DownloadOptions dl;
     CLI::App* download = tc::cli::add_download_command(app, dl);
 
+    tc::cli::ServeOptions serve_opts;
+    CLI::App* serve = tc::cli::add_serve_command(app, serve_opts);
+
+    tc::cli::KeysOptions keys_opts;  // `keys ...` and `credits add`
+    tc::cli::add_keys_commands(app, keys_opts);
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -47,6 +53,8 @@ int main(int argc, char** argv) {
         if (*generate) return tc::cli::cmd_generate(gen);
         if (*film) return tc::cli::cmd_film(film_opts);
         if (*download) return tc::cli::cmd_download(dl);
+        if (*serve) return tc::cli::cmd_serve(serve_opts);
+        if (!keys_opts.action.empty()) return tc::cli::cmd_keys(keys_opts);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "error: %s\n", e.what());
         return 2;

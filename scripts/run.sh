@@ -1,11 +1,10 @@
 #!/usr/bin/env bash
 # The main command of the README: installs dependencies, builds the release preset and runs `tooncrafter`
-# with the given arguments (default: `--help`). When `serve` lands (see docs/status.md) the default becomes
-# `serve` on embedded defaults.
+# with the given arguments (default: `serve` on embedded defaults).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 cmake --preset release >/dev/null
 cmake --build --preset release -j "$(nproc)" --target tooncrafter
-if (($# == 0)); then set -- --help; fi
+if (($# == 0)); then set -- serve; fi
 exec build/release/tooncrafter "$@"

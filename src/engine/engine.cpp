@@ -1,6 +1,9 @@
 // The keyframes-to-video engine (see engine.h).
 #include "engine/engine.h"
 
+#include <filesystem>
+
+#include "engine/demo_model.h"
 #include "io/model_config.h"
 #include "media/image_decode.h"
 #include "pipeline/color_correction.h"
@@ -31,6 +34,25 @@ std::unique_ptr<Engine> Engine::load(const EngineConfig& cfg) {
     e->model_ = ToonCrafterModel::load(mc, *e->weights_);
     if (!cfg.film_path.empty()) e->film_ = load_film(cfg.film_path);
     return e;
+}
+
+std::unique_ptr<Engine> Engine::load_demo(uint64_t seed, const std::string& vocab_path) {
+    std::unique_ptr<Engine> e(new Engine());
+    e->demo_ = true;
+    e->cfg_.model_path = "demo";
+    std::error_code ec;
+    if (!vocab_path.empty() && std::filesystem::is_regular_file(vocab_path, ec)) {
+        e->cfg_.vocab_path = vocab_path;
+        e->tokenizer_ = std::make_unique<ClipTokenizer>(ClipTokenizer::from_file(vocab_path));
+    }
+    e->model_ = build_demo_model(seed);
+    return e;
+}
+
+std::vector<int64_t> Engine::tokenize(const std::string& text) const {
+    if (tokenizer_) return tokenizer_->tokenize(text);
+    TC_CHECK(demo_, "engine: no CLIP tokenizer loaded");
+    return demo_byte_tokenize(text);
 }
 
 RequestPlan Engine::plan(const Request& req) const {
@@ -95,8 +117,8 @@ Video Engine::run(const Request& req, const ProgressFn& progress, const CancelFn
         fitted.push_back(keyframe_from_rgb8(f));
         fitted_u8.push_back(std::move(f));
     }
-    const std::vector<int64_t> prompt_ids = tokenizer_->tokenize(req.prompt);
-    const std::vector<int64_t> negative_ids = tokenizer_->tokenize(req.negative_prompt);
+    const std::vector<int64_t> prompt_ids = tokenize(req.prompt);
+    const std::vector<int64_t> negative_ids = tokenize(req.negative_prompt);
     report("prepare", 1, 1, -1);
     check_cancel();
 

@@ -79,6 +79,11 @@ class Engine {
 public:
     static std::unique_ptr<Engine> load(const EngineConfig& cfg);
 
+    // `--model demo`: the tiny random-weight model of engine/demo_model.h, built in memory (no weight file).
+    // Its videos are noise. With an existing `vocab_path` the real CLIP tokenizer is used; otherwise (and by
+    // default) the demo-only byte tokenizer demo_byte_tokenize. No FILM (interpolate is refused).
+    static std::unique_ptr<Engine> load_demo(uint64_t seed = 0, const std::string& vocab_path = "");
+
     // Validates the request (throws tc::Error with a message fit for a 400 response) and plans it.
     RequestPlan plan(const Request& req) const;
 
@@ -88,13 +93,18 @@ public:
     const ToonCrafterModel& model() const { return *model_; }
     bool has_film() const { return film_ != nullptr; }
     const EngineConfig& config() const { return cfg_; }
+    bool is_demo() const { return demo_; }
 
 private:
     Engine() = default;
+    // The prompt's 77 token ids: the CLIP tokenizer, or the demo's byte stand-in when it has none.
+    std::vector<int64_t> tokenize(const std::string& text) const;
+
     EngineConfig cfg_;
+    bool demo_ = false;
     std::unique_ptr<TensorSource> weights_;  // the model's tensors may be views into it
     std::unique_ptr<ToonCrafterModel> model_;
-    std::unique_ptr<ClipTokenizer> tokenizer_;
+    std::unique_ptr<ClipTokenizer> tokenizer_;  // null for a demo engine without a vocabulary
     std::unique_ptr<Film> film_;
 };
 

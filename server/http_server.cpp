@@ -1,0 +1,192 @@
+// The server object (see http_server.h): owns the store, the artifacts, the JobManager, the worker, the key
+// store and the httplib server, in that construction order (destroyed in reverse: HTTP first, worker next).
+#include "server/http_server.h"
+
+#include <httplib.h>
+
+#include <cstdio>
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "core/error.h"
+#include "server/artifacts.h"
+#include "server/auth.h"
+#include "server/error_mapping.h"
+#include "server/image_input.h"
+#include "server/jobs.h"
+#include "server/rate_limit.h"
+#include "server/routes.h"
+#include "server/sqlite_job_store.h"
+#include "server/webhooks.h"
+#include "server/worker.h"
+
+namespace tc::server {
+
+namespace {
+// Start time of the request being handled on this thread (httplib handles a request on one thread from
+// pre-routing to the logger), for the latency histogram.
+thread_local std::chrono::steady_clock::time_point t_request_start;
+}  // namespace
+
+struct HttpServer::Impl {
+    ServerConfig cfg;
+    const Engine& engine;
+    std::unique_ptr<SqliteJobStore> store;
+    std::unique_ptr<ArtifactStore> artifacts;
+    std::unique_ptr<JobManager> jobs;
+    std::unique_ptr<KeyStore> keys;
+    std::unique_ptr<RateLimiter> limiter;
+    ServerMetrics metrics;
+    FetchPolicy policy;
+    std::unique_ptr<WebhookSender> webhooks;
+    std::string server_webhook_secret;  // signs webhooks of requests without an API key (--no-auth)
+    std::unique_ptr<Worker> worker;
+    std::atomic<bool> stopping{false};
+    std::unique_ptr<ServerContext> ctx;
+    httplib::Server http;
+    std::thread listener;
+    std::mutex stop_mu;  // stop() is idempotent and may race with itself (signal thread, destructor)
+    std::condition_variable stopped_cv;
+    bool stopped = false;
+    int port = 0;
+    std::string public_url;
+
+    Impl(ServerConfig c, const Engine& e) : cfg(std::move(c)), engine(e) {
+        std::filesystem::create_directories(cfg.data_dir);
+        store = std::make_unique<SqliteJobStore>(cfg.data_dir + "/jobs.db");
+        artifacts = std::make_unique<ArtifactStore>(cfg.data_dir + "/files");
+        jobs = std::make_unique<JobManager>(*store, *artifacts, JobManagerOptions{cfg.retention_s, cfg.max_attempts});
+        if (cfg.auth) keys = KeyStore::open(keys_db_path(cfg.data_dir));
+        limiter = std::make_unique<RateLimiter>(cfg.submit_rate_per_s, std::max(1.0, cfg.submit_burst));
+        for (const auto& cidr : cfg.allow_private_fetch) policy.allow_private.push_back(Cidr::parse(cidr));
+        webhooks = std::make_unique<WebhookSender>(policy);
+        if (!cfg.auth) server_webhook_secret = load_or_create_secret(cfg.data_dir + "/webhook_secret");
+        worker = std::make_unique<Worker>(*jobs, engine, [this](const std::string& v, const std::string& field) {
+            return load_image_bytes(v, field, policy);
+        });
+        worker->on_step([this](double s) { metrics.observe_step(s); });
+        jobs->on_finished([this](const JobRecord& j) { on_finished(j); });
+    }
+
+    static std::string load_or_create_secret(const std::string& path) {
+        std::string s;
+        if (std::ifstream f(path); f) std::getline(f, s);
+        if (s.empty()) {
+            s = "whsec_" + base64_encode(random_hex_id() + random_hex_id());
+            std::ofstream(path) << s << "\n";
+            std::filesystem::permissions(path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+        }
+        return s;
+    }
+
+    // After a job finishes: credits of failed jobs go back to their key; the webhook (if any) is queued.
+    void on_finished(const JobRecord& j) {
+        try {
+            const auto p = nlohmann::json::parse(j.params);
+            const std::string key_id = p.value("key_id", std::string());
+            if (keys && j.state == JobState::Failed && !key_id.empty() && p.value("price", int64_t(0)) > 0)
+                keys->refund(key_id, p["price"].get<int64_t>());
+            const std::string url = p.value("webhook", std::string());
+            if (url.empty()) return;
+            const std::string event = j.state == JobState::Completed ? "completed" : "failed";
+            const auto filter = p.value("webhook_events_filter", std::vector<std::string>{});
+            if (!filter.empty() && std::find(filter.begin(), filter.end(), event) == filter.end()) return;
+            std::string secret = server_webhook_secret;
+            if (keys && !key_id.empty())
+                if (auto k = keys->get(key_id)) secret = k->webhook_secret;
+            nlohmann::json data{{"request_id", j.id}, {"status", job_state_name(j.state)}};
+            if (j.state == JobState::Completed) data["output"] = public_url + "/files/" + j.output;
+            else data["error"] = j.error;
+            const nlohmann::json body{{"type", "request." + event}, {"timestamp", int64_t(now_seconds())}, {"data", data}};
+            webhooks->send(j.id, url, secret, "request." + event, body.dump());
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "after-job hooks for %s failed: %s\n", j.id.c_str(), e.what());
+        }
+    }
+};
+
+HttpServer::HttpServer(ServerConfig cfg, const Engine& engine) : impl_(std::make_unique<Impl>(std::move(cfg), engine)) {}
+
+HttpServer::~HttpServer() { stop(); }
+
+void HttpServer::start() {
+    Impl& m = *impl_;
+    auto& svr = m.http;
+    const int threads = m.cfg.http_threads;
+    svr.new_task_queue = [threads] { return new httplib::ThreadPool(size_t(threads)); };
+    svr.set_payload_max_length(m.cfg.max_body_bytes);
+    svr.set_read_timeout(60, 0);
+    svr.set_write_timeout(60, 0);
+    svr.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
+        t_request_start = std::chrono::steady_clock::now();
+        return httplib::Server::HandlerResponse::Unhandled;
+    });
+    svr.set_logger([this](const httplib::Request&, const httplib::Response&) {
+        impl_->metrics.observe_http(
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t_request_start).count());
+    });
+    // Statuses httplib produces itself (404 no route, 413 too large, 400 bad request line) get a JSON body.
+    svr.set_error_handler([](const httplib::Request&, httplib::Response& res) {
+        if (!res.body.empty()) return;
+        const char* msg = res.status == 404   ? "not found"
+                          : res.status == 413 ? "request body too large"
+                          : res.status == 405 ? "method not allowed"
+                                              : "bad request";
+        write_error(res, res.status, msg);
+    });
+    svr.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+        write_error(res, ep);
+    });
+
+    if (m.cfg.port == 0) {
+        m.port = svr.bind_to_any_port(m.cfg.host);
+        TC_CHECK(m.port > 0, "cannot listen on ", m.cfg.host, " (any port)");
+    } else {
+        TC_CHECK(svr.bind_to_port(m.cfg.host, m.cfg.port), "cannot listen on ", m.cfg.host, ":", m.cfg.port,
+                 " (address in use?)");
+        m.port = m.cfg.port;
+    }
+    m.public_url = m.cfg.public_url;
+    if (m.public_url.empty()) {
+        const std::string host = m.cfg.host == "0.0.0.0" || m.cfg.host.empty() ? "127.0.0.1" : m.cfg.host;
+        m.public_url = "http://" + host + ":" + std::to_string(m.port);
+    }
+    while (!m.public_url.empty() && m.public_url.back() == '/') m.public_url.pop_back();
+
+    m.ctx = std::make_unique<ServerContext>(ServerContext{m.cfg, m.engine, *m.jobs, *m.worker, m.keys.get(),
+                                                          *m.limiter, m.metrics, m.policy, m.public_url, m.stopping});
+    register_routes(svr, *m.ctx);
+    m.worker->start();
+    m.listener = std::thread([&svr] { svr.listen_after_bind(); });
+    // listen_after_bind sets is_running(); wait for it so an immediate stop() cannot be missed.
+    for (int i = 0; i < 500 && !svr.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+}
+
+void HttpServer::wait() {
+    std::unique_lock lk(impl_->stop_mu);
+    impl_->stopped_cv.wait(lk, [&] { return impl_->stopped; });
+}
+
+void HttpServer::stop() {
+    Impl& m = *impl_;
+    std::lock_guard lk(m.stop_mu);
+    if (m.stopped) return;
+    m.stopping = true;
+    m.jobs->notify_all();
+    m.http.stop();
+    if (m.listener.joinable()) m.listener.join();
+    m.worker->stop();
+    m.stopped = true;
+    m.stopped_cv.notify_all();
+}
+
+int HttpServer::port() const { return impl_->port; }
+std::string HttpServer::public_url() const { return impl_->public_url; }
+JobManager& HttpServer::jobs() { return *impl_->jobs; }
+KeyStore* HttpServer::keys() { return impl_->keys.get(); }
+
+}  // namespace tc::server

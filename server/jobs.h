@@ -1,0 +1,93 @@
+// The JobManager: the ONE module that changes a job's state (QUEUED -> PROCESSING -> COMPLETED | FAILED).
+// Routes submit, read and cancel through it; the worker claims, reports progress and finishes through it.
+// It also owns
+//  - cancellation: cancel() of a queued job fails it at once; of a running job it raises a flag that the
+//    worker's Engine cancel callback reads, so the work stops within one denoising step (then FAILED "cancelled");
+//  - retention: finished jobs live `retention_s` after finishing, then they and their files are deleted and
+//    their ids answer 404 (get() hides an expired job even before the sweep runs);
+//  - recovery: on construction, jobs left PROCESSING by a dead process are re-queued, or FAILED with a clear
+//    error after `max_attempts` claims (a job that keeps killing the process must not loop forever);
+//  - idempotency: the same Idempotency-Key with the same body replays the first job, another body is a 409.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+
+#include "server/artifacts.h"
+#include "server/job_store.h"
+
+namespace tc::server {
+
+struct JobManagerOptions {
+    double retention_s = 3600;
+    int max_attempts = 3;
+};
+
+double now_seconds();  // unix time
+
+class JobManager {
+public:
+    JobManager(JobStore& store, ArtifactStore& artifacts, JobManagerOptions opts = {});
+
+    struct Submitted {
+        JobRecord job;
+        bool replayed = false;  // an earlier submit with the same Idempotency-Key
+    };
+    // params_json: the canonical params (params_to_json). body_hash: sha256 of the request body.
+    Submitted submit(const std::string& params_json, const std::string& idempotency_key, const std::string& body_hash);
+
+    // The live (unexpired) job submitted with this Idempotency-Key, if any.
+    std::optional<JobRecord> find_by_idempotency_key(const std::string& key);
+    // nullopt for unknown and expired ids.
+    std::optional<JobRecord> get(const std::string& id);
+    // Throws 404 for an unknown id. A finished job is left as it is.
+    JobRecord cancel(const std::string& id);
+
+    // Worker side.
+    std::optional<JobRecord> claim_next();
+    bool cancel_requested(const std::string& id) const;
+    void progress(const std::string& id, const std::string& stage, int done, int total, int segment);
+    void complete(const std::string& id, const std::string& output, const std::string& mime, int64_t bytes);
+    void fail(const std::string& id, const std::string& error);
+
+    // Deletes jobs (and files) finished more than retention_s ago; returns how many.
+    int sweep_expired();
+
+    // Blocks until any job changes (or the timeout passes); `version` is the value last seen.
+    uint64_t version() const { return version_.load(); }
+    void wait_for_change(uint64_t seen_version, std::chrono::milliseconds timeout);
+    void notify_all();  // wakes waiters (shutdown)
+
+    // Called (outside the manager's lock) after a job becomes COMPLETED or FAILED by complete(), fail() or
+    // cancel() of a queued job: refunds, webhooks. Set once, before any job runs.
+    void on_finished(std::function<void(const JobRecord&)> f) { on_finished_ = std::move(f); }
+
+    int64_t queue_position(const std::string& id) { return store_.queue_position(id); }
+    int64_t count(JobState s) { return store_.count(s); }
+    const JobManagerOptions& options() const { return opts_; }
+    ArtifactStore& artifacts() { return artifacts_; }
+
+private:
+    void recover();
+    bool expired(const JobRecord& j, double now) const;
+    void changed();
+    void finished(const JobRecord& j);
+
+    JobStore& store_;
+    ArtifactStore& artifacts_;
+    JobManagerOptions opts_;
+    mutable std::mutex mu_;  // serialises read-modify-write of records
+    std::function<void(const JobRecord&)> on_finished_;
+    std::set<std::string> cancelling_;  // running jobs whose cancel flag is up (checked every step)
+    std::atomic<uint64_t> version_{0};
+    std::mutex cv_mu_;
+    std::condition_variable cv_;
+};
+
+}  // namespace tc::server

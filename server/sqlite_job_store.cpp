@@ -1,0 +1,280 @@
+// SQLite job store (see sqlite_job_store.h). Every statement is prepared, bound and finalised through the
+// Stmt RAII wrapper below; errors throw tc::Error with SQLite's message.
+#include "server/sqlite_job_store.h"
+
+#include <sqlite3.h>
+
+#include "core/error.h"
+
+namespace tc::server {
+
+std::string job_state_name(JobState s) {
+    switch (s) {
+        case JobState::Queued: return "QUEUED";
+        case JobState::Processing: return "PROCESSING";
+        case JobState::Completed: return "COMPLETED";
+        case JobState::Failed: return "FAILED";
+    }
+    return "FAILED";
+}
+
+JobState parse_job_state(const std::string& n) {
+    if (n == "QUEUED") return JobState::Queued;
+    if (n == "PROCESSING") return JobState::Processing;
+    if (n == "COMPLETED") return JobState::Completed;
+    if (n == "FAILED") return JobState::Failed;
+    TC_FAIL("unknown job state '", n, "'");
+}
+
+namespace {
+
+constexpr const char* kColumns =
+    "id, state, params, created_at, started_at, finished_at, attempts, stage, step, total_steps, segment, error, "
+    "output, output_mime, output_bytes, idempotency_key, body_hash, cancel_requested";
+
+class Stmt {
+public:
+    Stmt(sqlite3* db, const std::string& sql) : db_(db) {
+        TC_CHECK(sqlite3_prepare_v2(db, sql.c_str(), int(sql.size()), &st_, nullptr) == SQLITE_OK,
+                 "sqlite prepare failed: ", sqlite3_errmsg(db), " in: ", sql);
+    }
+    ~Stmt() { sqlite3_finalize(st_); }
+    Stmt(const Stmt&) = delete;
+    Stmt& operator=(const Stmt&) = delete;
+
+    Stmt& bind(int i, const std::string& v) {
+        check(sqlite3_bind_text(st_, i, v.data(), int(v.size()), SQLITE_TRANSIENT));
+        return *this;
+    }
+    Stmt& bind_nullable(int i, const std::string& v) {
+        if (v.empty()) check(sqlite3_bind_null(st_, i));
+        else bind(i, v);
+        return *this;
+    }
+    Stmt& bind(int i, double v) {
+        check(sqlite3_bind_double(st_, i, v));
+        return *this;
+    }
+    Stmt& bind(int i, int64_t v) {
+        check(sqlite3_bind_int64(st_, i, v));
+        return *this;
+    }
+    // true = a row is available
+    bool step() {
+        const int rc = sqlite3_step(st_);
+        if (rc == SQLITE_ROW) return true;
+        TC_CHECK(rc == SQLITE_DONE, "sqlite step failed: ", sqlite3_errmsg(db_));
+        return false;
+    }
+    std::string text(int c) const {
+        const unsigned char* t = sqlite3_column_text(st_, c);
+        return t ? std::string(reinterpret_cast<const char*>(t), size_t(sqlite3_column_bytes(st_, c))) : std::string();
+    }
+    double real(int c) const { return sqlite3_column_double(st_, c); }
+    int64_t integer(int c) const { return sqlite3_column_int64(st_, c); }
+
+private:
+    void check(int rc) { TC_CHECK(rc == SQLITE_OK, "sqlite bind failed: ", sqlite3_errmsg(db_)); }
+    sqlite3* db_;
+    sqlite3_stmt* st_ = nullptr;
+};
+
+JobRecord read_row(const Stmt& s) {
+    JobRecord j;
+    j.id = s.text(0);
+    j.state = parse_job_state(s.text(1));
+    j.params = s.text(2);
+    j.created_at = s.real(3);
+    j.started_at = s.real(4);
+    j.finished_at = s.real(5);
+    j.attempts = int(s.integer(6));
+    j.stage = s.text(7);
+    j.step = int(s.integer(8));
+    j.total_steps = int(s.integer(9));
+    j.segment = int(s.integer(10));
+    j.error = s.text(11);
+    j.output = s.text(12);
+    j.output_mime = s.text(13);
+    j.output_bytes = s.integer(14);
+    j.idempotency_key = s.text(15);
+    j.body_hash = s.text(16);
+    j.cancel_requested = s.integer(17) != 0;
+    return j;
+}
+
+// Binds every column after id in kColumns order, starting at parameter `first`.
+void bind_fields(Stmt& s, int first, const JobRecord& j) {
+    s.bind(first + 0, job_state_name(j.state))
+        .bind(first + 1, j.params)
+        .bind(first + 2, j.created_at)
+        .bind(first + 3, j.started_at)
+        .bind(first + 4, j.finished_at)
+        .bind(first + 5, int64_t(j.attempts))
+        .bind(first + 6, j.stage)
+        .bind(first + 7, int64_t(j.step))
+        .bind(first + 8, int64_t(j.total_steps))
+        .bind(first + 9, int64_t(j.segment))
+        .bind(first + 10, j.error)
+        .bind(first + 11, j.output)
+        .bind(first + 12, j.output_mime)
+        .bind(first + 13, j.output_bytes)
+        .bind_nullable(first + 14, j.idempotency_key)
+        .bind(first + 15, j.body_hash)
+        .bind(first + 16, int64_t(j.cancel_requested ? 1 : 0));
+}
+
+}  // namespace
+
+void SqliteJobStore::DbDeleter::operator()(sqlite3* db) const { sqlite3_close_v2(db); }
+
+SqliteJobStore::SqliteJobStore(const std::string& path) {
+    sqlite3* raw = nullptr;
+    const int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                                   nullptr);
+    db_.reset(raw);  // sqlite3_open_v2 may allocate a handle even on failure
+    TC_CHECK(rc == SQLITE_OK, "cannot open job store ", path, ": ", raw ? sqlite3_errmsg(raw) : "out of memory");
+    sqlite3_busy_timeout(db_.get(), 5000);
+    if (path != ":memory:") exec("PRAGMA journal_mode=WAL");
+    exec("PRAGMA synchronous=NORMAL");
+    int64_t version = 0;
+    {
+        Stmt s(db_.get(), "PRAGMA user_version");
+        if (s.step()) version = s.integer(0);
+    }
+    TC_CHECK(version <= kSchemaVersion, "job store ", path, " has schema version ", version,
+             ", newer than this server's ", kSchemaVersion, ": use a newer tooncrafter or another --data-dir");
+    if (version < 1) {
+        exec("BEGIN");
+        exec("CREATE TABLE IF NOT EXISTS jobs ("
+             " id TEXT PRIMARY KEY, state TEXT NOT NULL, params TEXT NOT NULL,"
+             " created_at REAL NOT NULL, started_at REAL NOT NULL DEFAULT 0, finished_at REAL NOT NULL DEFAULT 0,"
+             " attempts INTEGER NOT NULL DEFAULT 0, stage TEXT NOT NULL DEFAULT '', step INTEGER NOT NULL DEFAULT 0,"
+             " total_steps INTEGER NOT NULL DEFAULT 0, segment INTEGER NOT NULL DEFAULT -1,"
+             " error TEXT NOT NULL DEFAULT '', output TEXT NOT NULL DEFAULT '', output_mime TEXT NOT NULL DEFAULT '',"
+             " output_bytes INTEGER NOT NULL DEFAULT 0, idempotency_key TEXT UNIQUE, body_hash TEXT NOT NULL DEFAULT '',"
+             " cancel_requested INTEGER NOT NULL DEFAULT 0)");
+        exec("CREATE INDEX IF NOT EXISTS jobs_state_created ON jobs(state, created_at)");
+        exec("PRAGMA user_version = 1");
+        exec("COMMIT");
+    }
+}
+
+SqliteJobStore::~SqliteJobStore() = default;
+
+void SqliteJobStore::exec(const char* sql) {
+    char* err = nullptr;
+    const int rc = sqlite3_exec(db_.get(), sql, nullptr, nullptr, &err);
+    std::string msg = err ? err : "";
+    sqlite3_free(err);
+    TC_CHECK(rc == SQLITE_OK, "sqlite: ", msg, " in: ", sql);
+}
+
+void SqliteJobStore::create(const JobRecord& j) {
+    std::lock_guard lk(mu_);
+    Stmt s(db_.get(), std::string("INSERT INTO jobs (") + kColumns +
+                          ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18)");
+    s.bind(1, j.id);
+    bind_fields(s, 2, j);
+    s.step();
+}
+
+std::optional<JobRecord> SqliteJobStore::get(const std::string& id) {
+    std::lock_guard lk(mu_);
+    Stmt s(db_.get(), std::string("SELECT ") + kColumns + " FROM jobs WHERE id = ?1");
+    s.bind(1, id);
+    if (!s.step()) return std::nullopt;
+    return read_row(s);
+}
+
+std::optional<JobRecord> SqliteJobStore::find_by_idempotency_key(const std::string& key) {
+    std::lock_guard lk(mu_);
+    Stmt s(db_.get(), std::string("SELECT ") + kColumns + " FROM jobs WHERE idempotency_key = ?1");
+    s.bind(1, key);
+    if (!s.step()) return std::nullopt;
+    return read_row(s);
+}
+
+void SqliteJobStore::update(const JobRecord& j) {
+    std::lock_guard lk(mu_);
+    Stmt s(db_.get(),
+           "UPDATE jobs SET state=?2, params=?3, created_at=?4, started_at=?5, finished_at=?6, attempts=?7, stage=?8,"
+           " step=?9, total_steps=?10, segment=?11, error=?12, output=?13, output_mime=?14, output_bytes=?15,"
+           " idempotency_key=?16, body_hash=?17, cancel_requested=?18 WHERE id=?1");
+    s.bind(1, j.id);
+    bind_fields(s, 2, j);
+    s.step();
+}
+
+std::optional<JobRecord> SqliteJobStore::claim_next_queued(double now) {
+    std::lock_guard lk(mu_);
+    exec("BEGIN IMMEDIATE");
+    try {
+        std::optional<JobRecord> j;
+        {
+            Stmt s(db_.get(), std::string("SELECT ") + kColumns +
+                                  " FROM jobs WHERE state='QUEUED' ORDER BY created_at, rowid LIMIT 1");
+            if (s.step()) j = read_row(s);
+        }
+        if (j) {
+            j->state = JobState::Processing;
+            j->started_at = now;
+            j->attempts += 1;
+            Stmt u(db_.get(), "UPDATE jobs SET state='PROCESSING', started_at=?2, attempts=?3 WHERE id=?1");
+            u.bind(1, j->id).bind(2, now).bind(3, int64_t(j->attempts));
+            u.step();
+        }
+        exec("COMMIT");
+        return j;
+    } catch (...) {
+        sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+        throw;
+    }
+}
+
+std::vector<JobRecord> SqliteJobStore::list(std::optional<JobState> state) {
+    std::lock_guard lk(mu_);
+    Stmt s(db_.get(), std::string("SELECT ") + kColumns + " FROM jobs" + (state ? " WHERE state=?1" : "") +
+                          " ORDER BY created_at, rowid");
+    if (state) s.bind(1, job_state_name(*state));
+    std::vector<JobRecord> out;
+    while (s.step()) out.push_back(read_row(s));
+    return out;
+}
+
+std::vector<JobRecord> SqliteJobStore::delete_finished_before(double cutoff) {
+    std::lock_guard lk(mu_);
+    std::vector<JobRecord> out;
+    {
+        Stmt s(db_.get(), std::string("SELECT ") + kColumns +
+                              " FROM jobs WHERE state IN ('COMPLETED','FAILED') AND finished_at < ?1");
+        s.bind(1, cutoff);
+        while (s.step()) out.push_back(read_row(s));
+    }
+    for (const auto& j : out) {
+        Stmt d(db_.get(), "DELETE FROM jobs WHERE id=?1");
+        d.bind(1, j.id);
+        d.step();
+    }
+    return out;
+}
+
+int64_t SqliteJobStore::count(JobState state) {
+    std::lock_guard lk(mu_);
+    Stmt s(db_.get(), "SELECT COUNT(*) FROM jobs WHERE state=?1");
+    s.bind(1, job_state_name(state));
+    return s.step() ? s.integer(0) : 0;
+}
+
+int64_t SqliteJobStore::queue_position(const std::string& id) {
+    std::lock_guard lk(mu_);
+    Stmt s(db_.get(),
+           "SELECT COUNT(*) FROM jobs q, jobs me WHERE me.id=?1 AND me.state='QUEUED' AND q.state='QUEUED' AND"
+           " (q.created_at < me.created_at OR (q.created_at = me.created_at AND q.rowid < me.rowid))");
+    s.bind(1, id);
+    int64_t n = s.step() ? s.integer(0) : 0;
+    Stmt e(db_.get(), "SELECT 1 FROM jobs WHERE id=?1 AND state='QUEUED'");
+    e.bind(1, id);
+    return e.step() ? n : -1;
+}
+
+}  // namespace tc::server

@@ -1,0 +1,42 @@
+// The SQLite job store of `tooncrafter serve` (DESIGN.md section 6): one file under --data-dir, WAL mode
+// (readers never block the writer), a busy timeout, schema version in PRAGMA user_version. One connection
+// guarded by a mutex: the server's writes are small and few (one worker), so that is simplest and safe.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "server/job_store.h"
+
+struct sqlite3;
+
+namespace tc::server {
+
+class SqliteJobStore : public JobStore {
+public:
+    explicit SqliteJobStore(const std::string& path);  // ":memory:" for tests
+    ~SqliteJobStore() override;
+
+    void create(const JobRecord& job) override;
+    std::optional<JobRecord> get(const std::string& id) override;
+    std::optional<JobRecord> find_by_idempotency_key(const std::string& key) override;
+    void update(const JobRecord& job) override;
+    std::optional<JobRecord> claim_next_queued(double now) override;
+    std::vector<JobRecord> list(std::optional<JobState> state = std::nullopt) override;
+    std::vector<JobRecord> delete_finished_before(double cutoff) override;
+    int64_t count(JobState state) override;
+    int64_t queue_position(const std::string& id) override;
+
+    static constexpr int kSchemaVersion = 1;
+
+private:
+    struct DbDeleter {
+        void operator()(sqlite3* db) const;
+    };
+    void exec(const char* sql);
+    std::unique_ptr<sqlite3, DbDeleter> db_;
+    std::mutex mu_;
+};
+
+}  // namespace tc::server
