@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+
+#include <cstdio>
 #include <filesystem>
 #include <string>
 
@@ -26,6 +29,30 @@ inline std::string shared_file(const std::string& rel) {
     std::string var = ::tc::test::shared_file(rel);                                                  \
     if (var.empty()) GTEST_SKIP() << "reference data not found: " << ::tc::test::shared_dir() << "/" \
                                   << (rel) << " (set TC_SHARED_DIR)"
+
+// The built CLI, for tests that run it as a user would.
+inline std::string cli_binary() { return std::string(TC_BINARY_DIR) + "/tooncrafter"; }
+
+// Single-quotes a word for /bin/sh.
+inline std::string shell_quote(const std::string& s) {
+    std::string q = "'";
+    for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return q + "'";
+}
+
+// Runs a shell command; returns its exit status, with stdout (and stderr when merge_stderr) in *output.
+inline int run_command(const std::string& cmd, std::string* output, bool merge_stderr = true) {
+    const std::string full = cmd + (merge_stderr ? " 2>&1" : " 2>/dev/null");
+    FILE* p = popen(full.c_str(), "r");
+    if (!p) return -1;
+    char buf[4096];
+    std::string out;
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+    const int st = pclose(p);
+    if (output) *output = out;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
 
 // max|a-b| / max|ref|: the relative error measure of the golden README.
 inline double rel_err(const Tensor& got, const Tensor& ref) {

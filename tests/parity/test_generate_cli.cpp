@@ -18,26 +18,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string binary() { return std::string(TC_BINARY_DIR) + "/tooncrafter"; }
-
-std::string quote(const std::string& s) {
-    std::string q = "'";
-    for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return q + "'";
-}
-
-// Runs a shell command, returns its exit status and combined output.
-int run(const std::string& cmd, std::string* output) {
-    const std::string full = cmd + " 2>&1";
-    FILE* p = popen(full.c_str(), "r");
-    if (!p) return -1;
-    char buf[4096];
-    std::string out;
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-    const int st = pclose(p);
-    if (output) *output = out;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+std::string binary() { return tc::test::cli_binary(); }
+std::string quote(const std::string& s) { return tc::test::shell_quote(s); }
+int run(const std::string& cmd, std::string* output, bool merge_stderr = true) {
+    return tc::test::run_command(cmd, output, merge_stderr);
 }
 
 std::string read_text(const std::string& path) {
