@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "cpu/blas_setup.h"
 #include "engine/backends.h"
 #include "engine/engine.h"
 
@@ -39,6 +40,7 @@ tc::Tensor keyframe(int64_t side, int which) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    tc::cpu::reexec_for_blas_kernels(argv);  // before any work: see cpu/blas_setup.h
     const int64_t side = argc > 1 ? std::atoll(argv[1]) : 256;
     const int runs = argc > 2 ? std::atoi(argv[2]) : 3;
     const int steps = argc > 3 ? std::atoi(argv[3]) : 20;

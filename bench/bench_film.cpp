@@ -9,10 +9,12 @@
 #include <random>
 #include <vector>
 
+#include "cpu/blas_setup.h"
 #include "engine/backends.h"
 #include "models/film.h"
 
 int main(int argc, char** argv) {
+    tc::cpu::reexec_for_blas_kernels(argv);  // before any work: see cpu/blas_setup.h
     const int64_t W = argc > 2 ? std::atoll(argv[1]) : 512, H = argc > 2 ? std::atoll(argv[2]) : 320;
     const int runs = argc > 3 ? std::atoi(argv[3]) : 3;
     tc::init_backends();

@@ -8,9 +8,11 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "cpu/blas_setup.h"
 #include "engine/backends.h"
 
 int main(int argc, char** argv) {
+    tc::cpu::reexec_for_blas_kernels(argv);  // before any work: see cpu/blas_setup.h
     CLI::App app{"tooncrafter: ToonCrafter keyframe-to-video inference (native C++)"};
     app.require_subcommand(1);
     app.set_version_flag("--version", std::string("tooncrafter 0.1.0"));
@@ -37,6 +39,9 @@ int main(int argc, char** argv) {
     tc::cli::ServeOptions serve_opts;
     CLI::App* serve = tc::cli::add_serve_command(app, serve_opts);
 
+    tc::cli::WorkerOptions worker_opts;  // scale-out: `worker --queue redis://...` (cli/cmd_worker.cpp)
+    CLI::App* worker = tc::cli::add_worker_command(app, worker_opts);
+
     tc::cli::KeysOptions keys_opts;  // `keys ...` and `credits add`
     tc::cli::add_keys_commands(app, keys_opts);
 
@@ -54,6 +59,7 @@ int main(int argc, char** argv) {
         if (*film) return tc::cli::cmd_film(film_opts);
         if (*download) return tc::cli::cmd_download(dl);
         if (*serve) return tc::cli::cmd_serve(serve_opts);
+        if (*worker) return tc::cli::cmd_worker(worker_opts);
         if (!keys_opts.action.empty()) return tc::cli::cmd_keys(keys_opts);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "error: %s\n", e.what());

@@ -2,6 +2,8 @@
 // live in the backends and take contiguous inputs.
 #include "core/tensor.h"
 
+#include "core/cpu_block_cache.h"
+
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -74,14 +76,14 @@ std::shared_ptr<Storage> Storage::allocate(size_t bytes, Device device) {
     }
     // 64-byte alignment suits AVX-512 loads and BLAS.
     size_t rounded = (bytes + 63) / 64 * 64;
-    void* p = rounded ? std::aligned_alloc(64, rounded) : nullptr;
+    void* p = rounded ? cpu_block_take(rounded) : nullptr;
     TC_CHECK(rounded == 0 || p != nullptr, "out of memory allocating ", bytes, " bytes");
     if (p) std::memset(p, 0, rounded);
     auto s = std::make_shared<Storage>();
     s->data = p;
     s->bytes = bytes;
     s->device = Device::CPU;
-    s->keepalive = std::shared_ptr<void>(p, [](void* q) { std::free(q); });
+    s->keepalive = std::shared_ptr<void>(p, [rounded](void* q) { cpu_block_give(q, rounded); });
     return s;
 }
 

@@ -54,14 +54,15 @@ Tensor geglu(const Tensor& x_in) {
 void softmax_row(float* row, int64_t n) {
     if (n == 0) return;
     float mx = -std::numeric_limits<float>::infinity();
+#pragma omp simd reduction(max : mx)
     for (int64_t i = 0; i < n; ++i) mx = std::max(mx, row[i]);
     // A row of only -inf gives (-inf) - (-inf) = NaN everywhere, as torch does; nothing traps.
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) row[i] = exp_f(row[i] - mx);
     double sum = 0;
-    for (int64_t i = 0; i < n; ++i) {
-        row[i] = std::exp(row[i] - mx);
-        sum += row[i];
-    }
+    for (int64_t i = 0; i < n; ++i) sum += row[i];
     const float inv = float(1.0 / sum);
+#pragma omp simd
     for (int64_t i = 0; i < n; ++i) row[i] *= inv;
 }
 

@@ -43,6 +43,14 @@ void im2col_band(const Frame2d& x, const Geometry2d& g, int64_t oh0, int64_t oh1
                 continue;
             }
             const float* src_row = plane + ih * x.W;
+            if (g.sw == 1) {  // the common case: one contiguous run of the input row, zeros at the edges
+                const int64_t lo = std::clamp<int64_t>(g.pl - j, 0, g.Wo);          // first ow with iw >= 0
+                const int64_t hi = std::clamp<int64_t>(x.W + g.pl - j, lo, g.Wo);   // first ow with iw >= W
+                std::fill(dst, dst + lo, 0.f);
+                if (hi > lo) std::copy(src_row + (lo - g.pl + j), src_row + (hi - g.pl + j), dst + lo);
+                std::fill(dst + hi, dst + g.Wo, 0.f);
+                continue;
+            }
             for (int64_t ow = 0; ow < g.Wo; ++ow) {
                 const int64_t iw = ow * g.sw - g.pl + j;
                 dst[ow] = (iw >= 0 && iw < x.W) ? src_row[iw] : 0.f;

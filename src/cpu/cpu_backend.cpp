@@ -1,6 +1,7 @@
 // The CPU reference backend: the tc::Backend whose every op forwards to the fp32 kernels of src/cpu
 // (one file per kernel family, declared in kernels.h), plus the input checks they share.
 #include "cpu/cpu_backend.h"
+#include "cpu/blas_setup.h"
 
 #include "cpu/kernels.h"
 
@@ -85,6 +86,9 @@ Backend& cpu_backend() {
     return backend;
 }
 
-void register_cpu_backend() { register_backend(Device::CPU, &cpu_backend()); }
+void register_cpu_backend() {
+    configure_blas_threads();  // OpenMP owns the cores (cpu/blas_setup.h)
+    register_backend(Device::CPU, &cpu_backend());
+}
 
 }  // namespace tc::cpu

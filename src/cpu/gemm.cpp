@@ -2,6 +2,9 @@
 // (x @ w^T + b with an optional fused activation) and batched matmul.
 #include <cblas.h>
 
+#include <omp.h>
+
+#include <algorithm>
 #include <climits>
 
 #include "cpu/kernels.h"
@@ -29,9 +32,33 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
             for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.f ? 0.f : beta * C[i * ldc + j];
         return;
     }
-    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
-                blas_int(M, "M"), blas_int(N, "N"), blas_int(K, "K"), alpha, A, blas_int(lda, "lda"), B,
-                blas_int(ldb, "ldb"), beta, C, blas_int(ldc, "ldc"));
+    // Checked here, outside any OpenMP region (an exception must not escape one).
+    blas_int(M, "M"), blas_int(N, "N");
+    const blasint k = blas_int(K, "K"), la = blas_int(lda, "lda"), lb = blas_int(ldb, "ldb"), lc = blas_int(ldc, "ldc");
+    const auto call = [&](int64_t m, int64_t n, const float* a, const float* b, float* c) {
+        cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
+                    blasint(m), blasint(n), k, alpha, a, la, b, lb, beta, c, lc);
+    };
+    // OpenBLAS runs on one thread (cpu/blas_setup.h); a large product outside an OpenMP region is split here
+    // into one block of C per thread, along the longer side. K is never split, so every element of C is the
+    // same dot product as in one call.
+    const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+    if (threads <= 1 || double(M) * double(N) * double(K) < double(1 << 21)) {
+        call(M, N, A, B, C);
+        return;
+    }
+    const bool split_rows = M >= N;
+    const int64_t len = split_rows ? M : N;
+    const int64_t chunk = std::max<int64_t>(16, (len + threads - 1) / threads);
+    const int64_t pieces = (len + chunk - 1) / chunk;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t p = 0; p < pieces; ++p) {
+        const int64_t i0 = p * chunk, n = std::min(chunk, len - i0);
+        if (split_rows)  // rows i0.. of op(A) and of C
+            call(n, N, trans_a ? A + i0 : A + i0 * lda, B, C + i0 * ldc);
+        else  // columns i0.. of op(B) and of C
+            call(M, n, A, trans_b ? B + i0 * ldb : B + i0, C + i0);
+    }
 }
 
 Tensor linear(const Tensor& x_in, const Tensor& w_in, const Tensor* b_in, Activation act) {

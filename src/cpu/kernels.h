@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/ops.h"
+#include "cpu/vec_math.h"
 
 namespace tc::cpu {
 
@@ -22,10 +23,10 @@ Tensor f32_input(const Tensor& t, const char* op, const char* what);
 // Same for an optional argument: null stays null; otherwise the contiguous tensor is stored in `keep`.
 const Tensor* f32_optional(const Tensor* t, const char* op, const char* what, Tensor& keep);
 
-// Scalar activations in float (torch computes them in float32 on the CPU).
-inline float silu_f(float x) { return x / (1.f + std::exp(-x)); }
+// Scalar activations in float (torch computes them in float32 on the CPU); exp through cpu/vec_math.h.
+inline float silu_f(float x) { return x / (1.f + exp_f(-x)); }
 inline float gelu_f(float x) { return 0.5f * x * (1.f + std::erf(x * 0.70710678118654752440f)); }  // exact erf GELU
-inline float sigmoid_f(float x) { return 1.f / (1.f + std::exp(-x)); }
+inline float sigmoid_f(float x) { return 1.f / (1.f + exp_f(-x)); }
 inline float activate_f(float x, Activation act) {
     switch (act) {
         case Activation::None: return x;

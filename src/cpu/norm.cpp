@@ -59,10 +59,25 @@ Tensor group_norm(const Tensor& x_in, int64_t groups, const Tensor* gamma_in, co
         const Moments m = moments(src, Cg * S, eps);
         for (int64_t c = 0; c < Cg; ++c) {
             const int64_t ch = g * Cg + c;
+            // (x - mean) * rstd in double, as before: a mean much larger than the spread would cancel in
+            // float. Then gamma, beta and the activation in float; one loop per activation, no switch inside,
+            // so each vectorises.
+            const double mean = m.mean, rstd = m.rstd;
             const float scale = G ? G[ch] : 1.f, shift = B ? B[ch] : 0.f;
-            for (int64_t s = 0; s < S; ++s) {
-                const float norm = float((double(src[c * S + s]) - m.mean) * m.rstd);
-                dst[c * S + s] = activate_f(norm * scale + shift, act);
+            const float* in = src + c * S;
+            float* out = dst + c * S;
+            switch (act) {
+                case Activation::None:
+                    for (int64_t s = 0; s < S; ++s) out[s] = float((double(in[s]) - mean) * rstd) * scale + shift;
+                    break;
+                case Activation::SiLU:
+                    for (int64_t s = 0; s < S; ++s)
+                        out[s] = silu_f(float((double(in[s]) - mean) * rstd) * scale + shift);
+                    break;
+                case Activation::GELU:
+                    for (int64_t s = 0; s < S; ++s)
+                        out[s] = gelu_f(float((double(in[s]) - mean) * rstd) * scale + shift);
+                    break;
             }
         }
     }

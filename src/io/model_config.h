@@ -49,6 +49,12 @@ struct VAEConfig {
     int num_res_blocks = 2;
     std::vector<int> attn_resolutions{};
     float dropout = 0.0f;
+    // Not in the YAML: the decoder's fusion cross-attention width is fixed in code (autoencoder_dualref.py
+    // MemoryEfficientCrossAttentionWrapperFusion: 8 heads x 64). Kept as fields only so that the in-memory
+    // demo model (engine/demo_model.cpp) can shrink the one block whose cost no YAML field controls; the
+    // YAML reader never sets them, so a real checkpoint always gets the official 8 x 64.
+    int fusion_heads = 8;
+    int fusion_dim_head = 64;
 };
 
 // open_clip model architecture (ViT-H-14 for the published model; tiny.yaml names a json of the same layout).

@@ -49,7 +49,7 @@ VAEDecoder::VAEDecoder(const VAEConfig& cfg)
                                cfg.attn_resolutions.end();
         up->add<VAEDecoderLevel>(block_in, block_out, num_res_blocks + 1, with_attn, level != 0);
         if (is_fusion_level(level))
-            attn_refinement->add<FusionCrossAttention>(block_out);
+            attn_refinement->add<FusionCrossAttention>(block_out, cfg.fusion_heads, cfg.fusion_dim_head);
         else
             attn_refinement->add<Combiner>(block_out);
     }

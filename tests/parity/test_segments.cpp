@@ -12,7 +12,12 @@
 
 namespace {
 
-constexpr double kBatchTol = 1e-5;
+// Batch-1 runs the very same products as interpolate(): equal up to 1e-5 (in practice bit-equal).
+constexpr double kSameShapeTol = 1e-5;
+// Batches of 2 and 3 run GEMMs of other shapes, and BLAS is not batch-invariant (OpenBLAS's AVX-512 kernels
+// round a product of another M differently; up to 1e-3 seen over 3 steps at cfg 7.5, which amplifies). A wrong
+// keyframe pair, seed or segment order gives differences of order 0.1 to 1 in these [-1, 1] frames.
+constexpr double kBatchTol = 5e-3;
 
 // [3, H, W] -> mirrored left to right.
 tc::Tensor flip_w(const tc::Tensor& chw) {
@@ -122,7 +127,7 @@ TEST(SegmentsParity, BatchedEqualsSequential) {
                     d_all, d_pairs, d_single);
         EXPECT_LE(d_all, kBatchTol);
         EXPECT_LE(d_pairs, kBatchTol);
-        EXPECT_LE(d_single, kBatchTol);
+        EXPECT_LE(d_single, kSameShapeTol);
     }
     // Segments really differ (different keyframes and noise), so the comparison is not vacuous.
     EXPECT_GT(tc::test::max_abs_diff(all[0], all[1]), 1e-2);
