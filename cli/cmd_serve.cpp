@@ -1,18 +1,19 @@
-// `tooncrafter serve`: loads the engine (a model file, or the random-weight demo), then runs the HTTP server
-// (server/http_server.h) until SIGINT/SIGTERM. Model resolution follows DESIGN.md section 6: --model PATH
-// fails hard when the file is missing or bad; --model demo builds the demo in memory; no --model uses the
-// cache directory's model.ckpt / model.safetensors when present, else the demo with a loud banner.
+// `tooncrafter serve`: binds the HTTP server (server/http_server.h) at once, loads the engine on a background
+// thread (cli/serve_loader.h: --model PATH, --model demo, or the cache directory's model, downloaded when
+// missing, else the demo with a loud banner) and serves until SIGINT/SIGTERM. Until the engine is ready,
+// submits and /health answer 503 and /health says what is loading. A model that fails to load ends the process
+// with exit status 2 (an explicit --model that does not exist fails before binding).
 #include <CLI/CLI.hpp>
 
+#include <atomic>
 #include <csignal>
 #include <cstdio>
-#include <filesystem>
 #include <thread>
 
 #include <unistd.h>
 
 #include "cli/commands.h"
-#include "cli/paths.h"
+#include "cli/serve_loader.h"
 #include "core/error.h"
 #include "engine/engine.h"
 #include "server/http_server.h"
@@ -20,8 +21,6 @@
 namespace tc::cli {
 
 namespace {
-
-namespace fs = std::filesystem;
 
 // The write end of the signal pipe (the one global: a signal handler can reach nothing else).
 volatile sig_atomic_t g_signal_pipe = -1;
@@ -40,59 +39,42 @@ void on_signal(int sig) {
     }
 }
 
-std::string first_existing(const std::vector<std::string>& candidates) {
-    std::error_code ec;
-    for (const auto& c : candidates)
-        if (fs::is_regular_file(c, ec)) return c;
-    return "";
+// The server configuration the options describe.
+server::ServerConfig server_config(const ServeOptions& o) {
+    server::ServerConfig cfg;
+    cfg.host = o.host;
+    cfg.port = o.port;
+    cfg.data_dir = o.data_dir;
+    cfg.public_url = o.public_url;
+    cfg.auth = !o.no_auth;
+    cfg.retention_s = o.retention;
+    cfg.allow_private_fetch = o.allow_private_fetch;
+    cfg.submit_rate_per_s = o.rate_limit;
+    cfg.max_attempts = o.max_attempts;
+    cfg.allowed_max_sides = o.allowed_max_sides;
+    cfg.storage = o.storage;
+    cfg.queue = o.queue;
+    return cfg;
 }
 
-void demo_banner(const char* why) {
-    std::fprintf(stderr,
-                 "\n"
-                 "  *****************************************************************************\n"
-                 "  *  DEMO MODE (%s): a tiny model with RANDOM weights.\n"
-                 "  *  The whole API works, but every video is NOISE.\n"
-                 "  *  For real results: `tooncrafter download`, then `tooncrafter serve`\n"
-                 "  *  (or --model /path/to/model.ckpt).\n"
-                 "  *****************************************************************************\n\n",
-                 why);
-}
-
-std::unique_ptr<Engine> load_engine(const ServeOptions& o) {
-    std::string model = o.model;
-    const char* demo_why = "--model demo";
-    if (model.empty()) {
-        model = first_existing({model_cache_dir() + "/model.ckpt", model_cache_dir() + "/model.safetensors"});
-        demo_why = "no model in the cache directory";
+// Loads the engine into the running server's slot (on its own thread). A failure is fatal: logged, the slot
+// marked failed (/health says why) and the server stopped; *exit_code becomes 2.
+void load_into(server::HttpServer& srv, const ServeOptions& o, const std::atomic<bool>& stop,
+               std::atomic<int>& exit_code) {
+    server::EngineSlot& slot = srv.engine_slot();
+    try {
+        std::shared_ptr<const Engine> engine =
+            load_serving_engine(o, [&slot](const std::string& what) { slot.set_progress(what); }, stop);
+        slot.set_engine(engine);
+        std::fprintf(stderr, "model ready%s: accepting requests\n",
+                     engine->is_demo() ? " (DEMO MODEL: random weights, outputs are noise)" : "");
+    } catch (const std::exception& e) {
+        if (stop) return;  // shutting down: the aborted download is not an error
+        std::fprintf(stderr, "error: %s\n", e.what());
+        slot.set_failed(e.what());
+        exit_code = 2;
+        srv.stop();
     }
-    std::unique_ptr<Engine> engine;
-    if (model.empty() || model == "demo") {
-        std::string vocab = o.vocab;
-        if (vocab.empty()) {
-            try {
-                vocab = find_vocab({});
-            } catch (const std::exception&) {
-                vocab.clear();  // the demo then uses its byte-level stand-in tokenizer
-            }
-        }
-        demo_banner(demo_why);
-        engine = Engine::load_demo(0, vocab);
-    } else {
-        TC_CHECK(fs::is_regular_file(model), "--model ", model, " does not exist");
-        EngineConfig cfg;
-        cfg.model_path = model;
-        cfg.config_path = o.config;
-        const std::string dir = fs::path(model).parent_path().string();
-        cfg.vocab_path = o.vocab.empty() ? find_vocab({dir}) : o.vocab;
-        cfg.film_path = o.film.empty() ? first_existing({dir + "/film_net_fp32.pt", dir + "/film_net_fp16.pt",
-                                                         dir + "/film_net.safetensors"})
-                                       : o.film;
-        if (!o.allowed_max_sides.empty()) cfg.allowed_max_sides = o.allowed_max_sides;
-        std::fprintf(stderr, "loading %s ...\n", model.c_str());
-        engine = Engine::load(cfg);
-    }
-    return engine;
 }
 
 }  // namespace
@@ -120,6 +102,9 @@ CLI::App* add_serve_command(CLI::App& app, ServeOptions& o) {
                   "accepted max_width/max_height values instead of 256,512,768 (small models and tests only)")
         ->envname("TOONCRAFTER_ALLOWED_MAX_SIDES")
         ->delimiter(',');
+    s->add_flag("--no-download", o.no_download,
+                "without a model in the cache directory, run the demo instead of downloading the model")
+        ->envname("TOONCRAFTER_NO_DOWNLOAD");
     s->add_flag("--no-auth", o.no_auth, "no API keys or credits (local use only)")->envname("TOONCRAFTER_NO_AUTH");
     s->add_option("--retention", o.retention, "seconds results live after finishing")
         ->envname("TOONCRAFTER_RETENTION")
@@ -128,6 +113,17 @@ CLI::App* add_serve_command(CLI::App& app, ServeOptions& o) {
         ->envname("TOONCRAFTER_RATE_LIMIT");
     s->add_option("--max-attempts", o.max_attempts, "restarts a job survives before it is failed")
         ->envname("TOONCRAFTER_MAX_ATTEMPTS");
+    // Artifact storage (server/artifacts.h; docs/scale-out.md "Storage"). S3 credentials come from
+    // AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN, never from the command line's defaults.
+    s->add_option("--storage", o.storage,
+                  "where outputs go: file:///DIR (default: DATA_DIR/files) or "
+                  "s3://BUCKET/PREFIX?endpoint=http://HOST:PORT&region=REGION (presigned output URLs)")
+        ->envname("TOONCRAFTER_STORAGE");
+    // Scale-out (docs/scale-out.md): an API node; `tooncrafter worker --queue` processes run the jobs.
+    s->add_option("--queue", o.queue,
+                  "redis://[:PASSWORD@]HOST:PORT/DB: keep jobs in Redis for `tooncrafter worker` processes "
+                  "(this node loads no model and runs no job)")
+        ->envname("TOONCRAFTER_QUEUE");
     return s;
 }
 
@@ -135,6 +131,7 @@ int cmd_serve(const ServeOptions& o) {
     try {
         TC_CHECK(o.port >= 0 && o.port <= 65535, "--port must be 0..65535");
         TC_CHECK(o.retention > 0, "--retention must be positive");
+        check_serve_model_options(o);
         // SIGINT/SIGTERM may land on any thread (OpenBLAS threads exist already): the handler only writes a
         // byte to a pipe; a plain thread reads it and stops the server.
         int fds[2];
@@ -146,43 +143,48 @@ int cmd_serve(const ServeOptions& o) {
         sigaction(SIGINT, &sa, nullptr);
         sigaction(SIGTERM, &sa, nullptr);
 
-        std::unique_ptr<Engine> engine = load_engine(o);
-        server::ServerConfig cfg;
-        cfg.host = o.host;
-        cfg.port = o.port;
-        cfg.data_dir = o.data_dir;
-        cfg.public_url = o.public_url;
-        cfg.auth = !o.no_auth;
-        cfg.retention_s = o.retention;
-        cfg.allow_private_fetch = o.allow_private_fetch;
-        cfg.submit_rate_per_s = o.rate_limit;
-        cfg.max_attempts = o.max_attempts;
-        server::HttpServer srv(cfg, *engine);
-        srv.start();
-        std::fprintf(stderr, "tooncrafter serving on %s:%d (public URL %s)%s%s\n", o.host.c_str(), srv.port(),
-                     srv.public_url().c_str(), cfg.auth ? "" : ", NO AUTH", engine->is_demo() ? ", DEMO MODEL" : "");
+        const server::ServerConfig cfg = server_config(o);
+        server::HttpServer srv(cfg);
+        srv.start();  // answers at once: 503 with what is loading until the engine is in its slot
+        std::fprintf(stderr, "tooncrafter serving on %s:%d (public URL %s)%s; loading the model\n", o.host.c_str(),
+                     srv.port(), srv.public_url().c_str(), cfg.auth ? "" : ", NO AUTH");
         if (cfg.auth && srv.keys())
             std::fprintf(stderr, "API keys: `tooncrafter keys create --data-dir %s --credits N`\n", o.data_dir.c_str());
         if (o.public_url.empty() && (o.host == "0.0.0.0" || o.host == "::"))
             std::fprintf(stderr, "note: set --public-url to the address clients use; v2 responses link to %s\n",
                          srv.public_url().c_str());
+
+        std::atomic<bool> stopping{false};
+        std::atomic<int> exit_code{0};
+        std::thread loader([&] {
+            if (o.queue.empty()) {
+                load_into(srv, o, stopping, exit_code);
+            } else {
+                // API node: the workers have the engines; parameter limits come from --allowed-max-sides.
+                srv.engine_slot().set_ready_without_engine("jobs run on remote workers (tooncrafter worker --queue)");
+                std::fprintf(stderr, "API node: no local model; jobs run on `tooncrafter worker` processes\n");
+            }
+        });
         std::thread signals([&] {
             unsigned char sig = 0;
             if (read(fds[0], &sig, 1) == 1 && sig != 0)
                 std::fprintf(stderr, "signal %d: stopping (a running job is re-queued on the next start; "
                              "signal again to exit at once)\n", int(sig));
+            stopping = true;  // aborts a download in progress
             srv.stop();
         });
         srv.wait();
-        // Stopped without a signal: wake the signal thread so it can be joined.
+        stopping = true;
+        // Stopped without a signal (the loader failed): wake the signal thread so it can be joined.
         const unsigned char zero = 0;
         if (write(fds[1], &zero, 1) != 1) std::fprintf(stderr, "warning: cannot wake the signal thread\n");
         signals.join();
+        loader.join();  // a load in progress (not a download) is waited for; a second signal exits at once
         srv.stop();
         g_signal_pipe = -1;
         close(fds[0]);
         close(fds[1]);
-        return 0;
+        return exit_code;
     } catch (const std::exception& e) {
         std::fprintf(stderr, "error: %s\n", e.what());
         return 2;

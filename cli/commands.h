@@ -95,13 +95,14 @@ CLI::App* add_keys_commands(CLI::App& app, KeysOptions& opts);
 int cmd_keys(const KeysOptions& opts);
 
 // `tooncrafter serve` (cli/cmd_serve.cpp): the HTTP API of DESIGN.md section 3 with one in-process worker
-// (server/http_server.h). Every flag can also come from the environment as TOONCRAFTER_<FLAG> (upper case,
+// (server/http_server.h). It binds first and loads the model in the background (503 until ready). Every flag can also come from the environment as TOONCRAFTER_<FLAG> (upper case,
 // dashes as underscores: TOONCRAFTER_PUBLIC_URL, TOONCRAFTER_NO_AUTH=1, ...); the command line wins.
 struct ServeOptions {
     std::string host = "0.0.0.0";
     int port = 8000;
     std::string data_dir = "./tooncrafter-data";
-    std::string model;          // PATH (model.ckpt / .safetensors) | "demo" | empty = the cache, else demo
+    std::string model;          // PATH (model.ckpt / .safetensors) | "demo" | empty = the cache, else download,
+                                // else demo (cli/serve_loader.h)
     std::string config;         // model YAML (with --model PATH); empty = the official 512 config
     std::string vocab;          // CLIP vocabulary; empty = beside the model, then the cache
     std::string film;           // FILM weights for interpolate; empty = beside the model if present
@@ -109,11 +110,34 @@ struct ServeOptions {
     std::vector<std::string> allow_private_fetch;  // CIDRs image URLs may reach (tests, trusted LANs)
     std::vector<int64_t> allowed_max_sides;        // override of 256,512,768: for small models and tests only
     bool no_auth = false;
+    bool no_download = false;   // no model in the cache: the demo, without trying to download the model
     double retention = 3600;    // seconds results live after finishing
     double rate_limit = 0;      // submits per second per key; 0 = unlimited
     int max_attempts = 3;
+    std::string storage;        // artifact store URL: file:///dir | s3://bucket/prefix?...; empty = <data-dir>/files
+    std::string queue;          // redis://HOST:PORT/DB: API node of the scale-out setup (no engine; docs/scale-out.md)
 };
 CLI::App* add_serve_command(CLI::App& app, ServeOptions& opts);
 int cmd_serve(const ServeOptions& opts);
+
+// `tooncrafter worker` (cli/cmd_worker.cpp): a remote GPU/CPU worker of the scale-out setup (docs/scale-out.md):
+// loads the engine, then claims jobs from the Redis queue, runs them, writes the outputs to --storage and
+// records the results; heartbeats while alive; takes over jobs of workers that died.
+struct WorkerOptions {
+    std::string queue;          // redis://HOST:PORT/DB (required)
+    std::string storage;        // file:///DIR | s3://...: where outputs go (the API nodes serve them from there)
+    std::string model = "demo"; // PATH | demo | "" (= the cache directory, as for serve)
+    std::string config, vocab, film;
+    std::vector<int64_t> allowed_max_sides;
+    std::string worker_id;      // "" = <hostname>-<pid>
+    double claim_idle = 60;     // seconds without a renewal before another worker takes a job over
+    int max_attempts = 3;       // claims of one job before it is failed
+    double retention = 3600;    // seconds finished jobs live (must match the API nodes')
+    double heartbeat = 2;       // seconds between heartbeats (each lives 3 periods)
+    std::vector<std::string> allow_private_fetch;
+    std::string data_dir = "./tooncrafter-worker";  // scratch (staging of uploads)
+};
+CLI::App* add_worker_command(CLI::App& app, WorkerOptions& opts);
+int cmd_worker(const WorkerOptions& opts);
 
 }  // namespace tc::cli

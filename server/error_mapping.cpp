@@ -16,7 +16,8 @@ ErrorResponse map_exception(std::exception_ptr e) {
     try {
         std::rethrow_exception(e);
     } catch (const HttpError& h) {
-        if (h.status >= 500) std::fprintf(stderr, "server error %d: %s\n", h.status, h.what());
+        // 503 (loading, stopping) is an expected state, not an incident worth a log line per request.
+        if (h.status >= 500 && h.status != 503) std::fprintf(stderr, "server error %d: %s\n", h.status, h.what());
         return {h.status, h.what(), h.retry_after_s};
     } catch (const nlohmann::json::parse_error& p) {
         return {400, std::string("invalid JSON body: ") + p.what(), 0};
@@ -33,7 +34,10 @@ ErrorResponse map_exception(std::exception_ptr e) {
 
 void write_error(httplib::Response& res, int status, const std::string& message) {
     res.status = status;
-    res.set_content(nlohmann::json{{"error", message}}.dump(), "application/json");
+    // Messages can quote request input (a key, a cut multi-byte character): invalid UTF-8 is replaced, since
+    // a throw here would leave the client without an answer.
+    res.set_content(nlohmann::json{{"error", message}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                    "application/json");
 }
 
 void write_error(httplib::Response& res, std::exception_ptr e) {

@@ -1,5 +1,6 @@
-// The server object (see http_server.h): owns the store, the artifacts, the JobManager, the worker, the key
-// store and the httplib server, in that construction order (destroyed in reverse: HTTP first, worker next).
+// The server object (see http_server.h): owns the engine slot, the store, the artifacts, the JobManager, the
+// worker, the key store and the httplib server, in that construction order (destroyed in reverse: HTTP first,
+// worker next), plus the retention sweeper thread.
 #include "server/http_server.h"
 
 #include <httplib.h>
@@ -20,6 +21,7 @@
 #include "server/jobs.h"
 #include "server/rate_limit.h"
 #include "server/routes.h"
+#include "server/redis_job_store.h"
 #include "server/sqlite_job_store.h"
 #include "server/webhooks.h"
 #include "server/worker.h"
@@ -34,8 +36,8 @@ thread_local std::chrono::steady_clock::time_point t_request_start;
 
 struct HttpServer::Impl {
     ServerConfig cfg;
-    const Engine& engine;
-    std::unique_ptr<SqliteJobStore> store;
+    EngineSlot engines;
+    std::unique_ptr<JobStore> store;  // SQLite under data_dir, or Redis (cfg.queue)
     std::unique_ptr<ArtifactStore> artifacts;
     std::unique_ptr<JobManager> jobs;
     std::unique_ptr<KeyStore> keys;
@@ -49,27 +51,63 @@ struct HttpServer::Impl {
     std::unique_ptr<ServerContext> ctx;
     httplib::Server http;
     std::thread listener;
+    std::thread sweeper;
+    std::mutex sweep_mu;  // sweep_cv wakes the sweeper early on stop()
+    std::condition_variable sweep_cv;
     std::mutex stop_mu;  // stop() is idempotent and may race with itself (signal thread, destructor)
     std::condition_variable stopped_cv;
     bool stopped = false;
     int port = 0;
     std::string public_url;
 
-    Impl(ServerConfig c, const Engine& e) : cfg(std::move(c)), engine(e) {
+    explicit Impl(ServerConfig c) : cfg(std::move(c)) {
         std::filesystem::create_directories(cfg.data_dir);
-        store = std::make_unique<SqliteJobStore>(cfg.data_dir + "/jobs.db");
-        artifacts = std::make_unique<ArtifactStore>(cfg.data_dir + "/files");
+        if (cfg.queue.empty()) {
+            store = std::make_unique<SqliteJobStore>(cfg.data_dir + "/jobs.db");
+        } else {
+            RedisJobStoreOptions ro;  // no consumer id: an API node never claims jobs
+            ro.retention_s = cfg.retention_s;
+            store = std::make_unique<RedisJobStore>(cfg.queue, ro);
+            std::fprintf(stderr, "jobs queued in %s\n", store->describe().c_str());
+        }
+        ArtifactStoreOptions aopts;
+        aopts.retention_s = cfg.retention_s;
+        aopts.staging_dir = cfg.data_dir + "/staging";  // outputs wait here for their upload (s3://)
+        artifacts = make_artifact_store(cfg.storage.empty() ? "file://" + cfg.data_dir + "/files" : cfg.storage, aopts);
+        if (!cfg.storage.empty()) std::fprintf(stderr, "outputs stored in %s\n", artifacts->describe().c_str());
         jobs = std::make_unique<JobManager>(*store, *artifacts, JobManagerOptions{cfg.retention_s, cfg.max_attempts});
         if (cfg.auth) keys = KeyStore::open(keys_db_path(cfg.data_dir));
         limiter = std::make_unique<RateLimiter>(cfg.submit_rate_per_s, std::max(1.0, cfg.submit_burst));
         for (const auto& cidr : cfg.allow_private_fetch) policy.allow_private.push_back(Cidr::parse(cidr));
+        policy.max_bytes = cfg.max_image_bytes;
         webhooks = std::make_unique<WebhookSender>(policy);
         if (!cfg.auth) server_webhook_secret = load_or_create_secret(cfg.data_dir + "/webhook_secret");
-        worker = std::make_unique<Worker>(*jobs, engine, [this](const std::string& v, const std::string& field) {
+        worker = std::make_unique<Worker>(*jobs, engines, [this](const std::string& v, const std::string& field) {
             return load_image_bytes(v, field, policy);
         });
         worker->on_step([this](double s) { metrics.observe_step(s); });
+        // Last: this also delivers the jobs that the JobManager's restart recovery failed (refunds, webhooks).
         jobs->on_finished([this](const JobRecord& j) { on_finished(j); });
+    }
+
+    // Deletes expired results (rows and files) on a timer, whatever the worker is doing: a long job must not
+    // keep files past their retention. get() already hides an expired job between sweeps.
+    void sweep_loop() {
+        const double period = cfg.sweep_interval_s > 0 ? cfg.sweep_interval_s
+                                                       : std::clamp(cfg.retention_s / 4, 0.05, 60.0);
+        const auto interval = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::duration<double>(period));
+        std::unique_lock lk(sweep_mu);
+        while (!stopping) {
+            sweep_cv.wait_for(lk, interval, [&] { return stopping.load(); });
+            if (stopping) break;
+            lk.unlock();
+            try {
+                jobs->sweep_expired();
+            } catch (const std::exception& e) {
+                std::fprintf(stderr, "retention sweep failed: %s\n", e.what());
+            }
+            lk.lock();
+        }
     }
 
     static std::string load_or_create_secret(const std::string& path) {
@@ -99,7 +137,7 @@ struct HttpServer::Impl {
             if (keys && !key_id.empty())
                 if (auto k = keys->get(key_id)) secret = k->webhook_secret;
             nlohmann::json data{{"request_id", j.id}, {"status", job_state_name(j.state)}};
-            if (j.state == JobState::Completed) data["output"] = public_url + "/files/" + j.output;
+            if (j.state == JobState::Completed) data["output"] = artifacts->url(j.output, public_url);
             else data["error"] = j.error;
             const nlohmann::json body{{"type", "request." + event}, {"timestamp", int64_t(now_seconds())}, {"data", data}};
             webhooks->send(j.id, url, secret, "request." + event, body.dump());
@@ -109,7 +147,12 @@ struct HttpServer::Impl {
     }
 };
 
-HttpServer::HttpServer(ServerConfig cfg, const Engine& engine) : impl_(std::make_unique<Impl>(std::move(cfg), engine)) {}
+HttpServer::HttpServer(ServerConfig cfg) : impl_(std::make_unique<Impl>(std::move(cfg))) {}
+
+HttpServer::HttpServer(ServerConfig cfg, const Engine& engine) : HttpServer(std::move(cfg)) {
+    // Not owned: the caller keeps the engine alive (the aliasing constructor shares no control block).
+    impl_->engines.set_engine(std::shared_ptr<const Engine>(std::shared_ptr<const Engine>(), &engine));
+}
 
 HttpServer::~HttpServer() { stop(); }
 
@@ -121,6 +164,9 @@ void HttpServer::start() {
     svr.set_payload_max_length(m.cfg.max_body_bytes);
     svr.set_read_timeout(60, 0);
     svr.set_write_timeout(60, 0);
+    // (H2, bench/bench_serve.sh) httplib writes a response's headers and body separately; with Nagle on, the
+    // body waits for the client's delayed ACK: ~40 ms on every keep-alive request (polls included).
+    svr.set_tcp_nodelay(true);
     svr.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
         t_request_start = std::chrono::steady_clock::now();
         return httplib::Server::HandlerResponse::Unhandled;
@@ -129,13 +175,16 @@ void HttpServer::start() {
         impl_->metrics.observe_http(
             std::chrono::duration<double>(std::chrono::steady_clock::now() - t_request_start).count());
     });
-    // Statuses httplib produces itself (404 no route, 413 too large, 400 bad request line) get a JSON body.
-    svr.set_error_handler([](const httplib::Request&, httplib::Response& res) {
+    // Statuses httplib produces itself (404 no route, 413 too large, 414 long URI, 400 bad request line) get a
+    // JSON body.
+    const std::string too_large = "request body too large (at most " + std::to_string(m.cfg.max_body_bytes) + " bytes)";
+    svr.set_error_handler([too_large](const httplib::Request&, httplib::Response& res) {
         if (!res.body.empty()) return;
-        const char* msg = res.status == 404   ? "not found"
-                          : res.status == 413 ? "request body too large"
-                          : res.status == 405 ? "method not allowed"
-                                              : "bad request";
+        const std::string msg = res.status == 404   ? "not found"
+                                : res.status == 413 ? too_large
+                                : res.status == 414 ? "request URI too long"
+                                : res.status == 405 ? "method not allowed"
+                                                    : "bad request";
         write_error(res, res.status, msg);
     });
     svr.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
@@ -157,10 +206,11 @@ void HttpServer::start() {
     }
     while (!m.public_url.empty() && m.public_url.back() == '/') m.public_url.pop_back();
 
-    m.ctx = std::make_unique<ServerContext>(ServerContext{m.cfg, m.engine, *m.jobs, *m.worker, m.keys.get(),
+    m.ctx = std::make_unique<ServerContext>(ServerContext{m.cfg, m.engines, *m.jobs, *m.worker, m.keys.get(),
                                                           *m.limiter, m.metrics, m.policy, m.public_url, m.stopping});
     register_routes(svr, *m.ctx);
     m.worker->start();
+    m.sweeper = std::thread([&m] { m.sweep_loop(); });
     m.listener = std::thread([&svr] { svr.listen_after_bind(); });
     // listen_after_bind sets is_running(); wait for it so an immediate stop() cannot be missed.
     for (int i = 0; i < 500 && !svr.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
@@ -175,10 +225,15 @@ void HttpServer::stop() {
     Impl& m = *impl_;
     std::lock_guard lk(m.stop_mu);
     if (m.stopped) return;
-    m.stopping = true;
+    {
+        std::lock_guard sl(m.sweep_mu);  // the sweeper checks `stopping` under this lock: no lost wake-up
+        m.stopping = true;
+    }
+    m.sweep_cv.notify_all();
     m.jobs->notify_all();
     m.http.stop();
     if (m.listener.joinable()) m.listener.join();
+    if (m.sweeper.joinable()) m.sweeper.join();
     m.worker->stop();
     m.stopped = true;
     m.stopped_cv.notify_all();
@@ -188,5 +243,6 @@ int HttpServer::port() const { return impl_->port; }
 std::string HttpServer::public_url() const { return impl_->public_url; }
 JobManager& HttpServer::jobs() { return *impl_->jobs; }
 KeyStore* HttpServer::keys() { return impl_->keys.get(); }
+EngineSlot& HttpServer::engine_slot() { return impl_->engines; }
 
 }  // namespace tc::server

@@ -1,6 +1,7 @@
 // Persistence of generation jobs: the interface the JobManager (server/jobs.h) writes through. A store only
 // records; it never decides a state change (that is the JobManager's, the one module that moves a job from
-// QUEUED to PROCESSING to COMPLETED | FAILED). Implementations: SQLite (server/sqlite_job_store.h).
+// QUEUED to PROCESSING to COMPLETED | FAILED). Implementations: SQLite (server/sqlite_job_store.h), one process;
+// Redis (server/redis_job_store.h), shared by API nodes and workers in many processes (docs/scale-out.md).
 #pragma once
 
 #include <cstdint>
@@ -31,6 +32,13 @@ struct JobRecord {
     std::string idempotency_key;    // "" = none
     std::string body_hash;          // sha256 hex of the submitted body (idempotency comparison)
     bool cancel_requested = false;
+    std::string worker;             // id of the worker that claimed it last ("" = in-process / none)
+};
+
+// A worker's heartbeat: its id and what it reports about itself (JSON object: busy, jobs done, step times...).
+struct WorkerBeat {
+    std::string id;
+    std::string info_json;
 };
 
 class JobStore {
@@ -39,7 +47,9 @@ public:
     virtual void create(const JobRecord& job) = 0;  // throws if the id (or idempotency key) exists
     virtual std::optional<JobRecord> get(const std::string& id) = 0;
     virtual std::optional<JobRecord> find_by_idempotency_key(const std::string& key) = 0;
-    virtual void update(const JobRecord& job) = 0;   // whole record, by id
+    // Whole record, by id. false = not written: the job is gone, or (shared stores, where other processes write
+    // too) it already finished or another worker has claimed it since. A finished job is final.
+    virtual bool update(const JobRecord& job) = 0;
     // Atomically takes the oldest QUEUED job: state PROCESSING, started_at = now, attempts + 1.
     virtual std::optional<JobRecord> claim_next_queued(double now) = 0;
     virtual std::vector<JobRecord> list(std::optional<JobState> state = std::nullopt) = 0;
@@ -48,6 +58,31 @@ public:
     virtual int64_t count(JobState state) = 0;
     // 0-based position among QUEUED jobs (0 = next); -1 when the job is not queued.
     virtual int64_t queue_position(const std::string& id) = 0;
+
+    // ---- The distributed case: a store that several processes share (API nodes, remote workers). The
+    // defaults suit a store that one process owns (its JobManager re-queues orphans on start instead).
+    virtual bool shared() const { return false; }
+    // Atomically takes one job whose worker stopped renewing its claim for idle_s seconds (it died): like
+    // claim_next_queued (PROCESSING, started_at = now, attempts + 1); the JobManager fails it when attempts
+    // exceed its limit.
+    virtual std::optional<JobRecord> claim_stale(double now, double idle_s) { return std::nullopt; }
+    // Renews this process's claim on a job it runs (so a long job is not taken over); false = the claim is
+    // lost (another worker took the job over, or it finished): stop working on it.
+    virtual bool renew_claim(const std::string& id) { return true; }
+    // The job's cancel flag as any process set it.
+    virtual bool cancel_flag(const std::string& id) {
+        auto j = get(id);
+        return j && j->cancel_requested;
+    }
+    // A number that changes whenever any job changes in any process (waiters poll it); 0 = not kept.
+    virtual uint64_t change_counter() { return 0; }
+    // Worker liveness: a beat lives ttl_s seconds; live_workers() lists the beats still alive.
+    virtual void heartbeat(const WorkerBeat& beat, double ttl_s) {}
+    virtual std::vector<WorkerBeat> live_workers() { return {}; }
+    // "" when the store is reachable, else why not (/health).
+    virtual std::string health_error() { return ""; }
+    // Human-readable kind and location for logs and /health ("sqlite", "redis://host:port/db").
+    virtual std::string describe() const { return "local"; }
 };
 
 }  // namespace tc::server

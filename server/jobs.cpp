@@ -1,6 +1,7 @@
 // Job lifecycle (see jobs.h).
 #include "server/jobs.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "core/error.h"
@@ -18,6 +19,9 @@ JobManager::JobManager(JobStore& store, ArtifactStore& artifacts, JobManagerOpti
 }
 
 void JobManager::recover() {
+    // A shared store's PROCESSING jobs belong to live workers in other processes; a dead worker's job is taken
+    // over by claim_next() once its claim went stale.
+    if (store_.shared()) return;
     std::lock_guard lk(mu_);
     for (JobRecord j : store_.list(JobState::Processing)) {
         if (j.attempts >= opts_.max_attempts) {
@@ -25,6 +29,7 @@ void JobManager::recover() {
             j.error = "the server stopped while processing this request " + std::to_string(j.attempts) +
                       " times; giving up";
             j.finished_at = now_seconds();
+            recovered_failed_.push_back(j);
         } else {
             // Nothing accepted is silently lost: the job runs again from the start.
             j.state = JobState::Queued;
@@ -46,6 +51,13 @@ void JobManager::changed() {
 
 void JobManager::notify_all() { changed(); }
 
+void JobManager::on_finished(std::function<void(const JobRecord&)> f) {
+    on_finished_ = std::move(f);
+    std::vector<JobRecord> pending;
+    pending.swap(recovered_failed_);
+    for (const auto& j : pending) finished(j);
+}
+
 void JobManager::finished(const JobRecord& j) {
     if (!on_finished_) return;
     try {
@@ -57,7 +69,33 @@ void JobManager::finished(const JobRecord& j) {
 
 void JobManager::wait_for_change(uint64_t seen, std::chrono::milliseconds timeout) {
     std::unique_lock lk(cv_mu_);
-    cv_.wait_for(lk, timeout, [&] { return version_.load() != seen; });
+    if (!store_.shared()) {
+        cv_.wait_for(lk, timeout, [&] { return version_.load() != seen; });
+        return;
+    }
+    // Other processes change jobs too: besides local notifications, poll the store's change counter.
+    constexpr auto kPoll = std::chrono::milliseconds(250);
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (version_.load() == seen) {
+        const auto now = std::chrono::steady_clock::now();
+        if (now >= deadline) return;
+        const auto slice = std::min<std::chrono::steady_clock::duration>(deadline - now, kPoll);
+        if (cv_.wait_for(lk, slice, [&] { return version_.load() != seen; })) return;
+        lk.unlock();
+        uint64_t c = store_counter_;
+        try {
+            c = store_.change_counter();
+        } catch (const std::exception&) {
+            // Unreachable store: keep waiting; the caller's next read reports the error.
+        }
+        lk.lock();
+        if (c != store_counter_) {
+            store_counter_ = c;
+            version_.fetch_add(1);
+            cv_.notify_all();
+            return;
+        }
+    }
 }
 
 bool JobManager::expired(const JobRecord& j, double now) const {
@@ -87,7 +125,17 @@ JobManager::Submitted JobManager::submit(const std::string& params_json, const s
     j.created_at = now_seconds();
     j.idempotency_key = key;
     j.body_hash = body_hash;
-    store_.create(j);
+    try {
+        store_.create(j);
+    } catch (const std::exception&) {
+        // Another process (or thread of a shared store) created a job with this key meanwhile: replay it.
+        if (key.empty()) throw;
+        auto prev = store_.find_by_idempotency_key(key);
+        if (!prev) throw;
+        if (prev->body_hash != body_hash)
+            conflict("Idempotency-Key '" + key + "' was already used with a different request body");
+        return {*prev, true};
+    }
     changed();
     return {j, false};
 }
@@ -110,39 +158,91 @@ JobRecord JobManager::cancel(const std::string& id) {
     std::unique_lock lk(mu_);
     auto j = is_hex_id(id) ? store_.get(id) : std::nullopt;
     if (!j || expired(*j, now_seconds())) not_found("request " + id + " not found");
-    const bool was_queued = j->state == JobState::Queued;
-    if (was_queued) {
+    bool finished_now = false;
+    if (j->state == JobState::Queued) {
         j->state = JobState::Failed;
         j->error = "cancelled";
         j->finished_at = now_seconds();
         j->cancel_requested = true;
-        store_.update(*j);
+        finished_now = store_.update(*j);
     } else if (j->state == JobState::Processing) {
         j->cancel_requested = true;
         cancelling_.insert(id);
         store_.update(*j);
     }
+    // A shared store may have refused the write (a worker claimed or finished the job meanwhile): answer what
+    // the store holds; a worker that claimed it reads the cancel flag.
+    if (store_.shared() && !finished_now)
+        if (auto now = store_.get(id)) {
+            if (now->state == JobState::Processing && !now->cancel_requested) {
+                now->cancel_requested = true;
+                store_.update(*now);
+            }
+            j = now;
+        }
     lk.unlock();
     changed();
-    if (was_queued) finished(*j);
+    if (finished_now) finished(*j);
     return *j;
 }
 
+void JobManager::fail_locked(JobRecord j, const std::string& error, std::vector<JobRecord>& done) {
+    j.state = JobState::Failed;
+    j.error = error;
+    j.finished_at = now_seconds();
+    cancelling_.erase(j.id);
+    if (store_.update(j)) done.push_back(std::move(j));
+}
+
 std::optional<JobRecord> JobManager::claim_next() {
-    std::lock_guard lk(mu_);
-    auto j = store_.claim_next_queued(now_seconds());
-    if (j) {
-        j->stage = "prepare";
-        store_.update(*j);
-        changed();
+    std::optional<JobRecord> j;
+    std::vector<JobRecord> done;
+    {
+        std::lock_guard lk(mu_);
+        const double now = now_seconds();
+        // A dead worker's job first (it has waited longest); one that keeps killing workers is given up on.
+        for (int i = 0; i < 16 && store_.shared() && !j; ++i) {
+            auto stale = store_.claim_stale(now, opts_.claim_idle_s);
+            if (!stale) break;
+            if (stale->attempts > opts_.max_attempts) {
+                fail_locked(*stale,
+                            "the worker processing this request stopped " + std::to_string(stale->attempts - 1) +
+                                " times; giving up",
+                            done);
+                continue;
+            }
+            std::fprintf(stderr, "job %s: taken over from a worker that stopped (attempt %d of %d)\n",
+                         stale->id.c_str(), stale->attempts, opts_.max_attempts);
+            j = stale;
+        }
+        if (!j) j = store_.claim_next_queued(now);
+        if (j) {
+            j->stage = "prepare";
+            j->step = j->total_steps = 0;
+            j->segment = -1;
+            store_.update(*j);
+        }
     }
+    if (j || !done.empty()) changed();
+    for (const auto& d : done) finished(d);
     return j;
 }
 
 bool JobManager::cancel_requested(const std::string& id) const {
+    if (store_.shared()) {
+        // Another process (an API node) raises the flag: read it from the store. A store that is briefly
+        // unreachable must not fail the running job: the next step asks again.
+        try {
+            return store_.cancel_flag(id);
+        } catch (const std::exception&) {
+            return false;
+        }
+    }
     std::lock_guard lk(mu_);
     return cancelling_.count(id) > 0;
 }
+
+bool JobManager::keep_claimed(const std::string& id) { return store_.renew_claim(id); }
 
 void JobManager::progress(const std::string& id, const std::string& stage, int done, int total, int segment) {
     {
@@ -158,7 +258,7 @@ void JobManager::progress(const std::string& id, const std::string& stage, int d
     changed();
 }
 
-void JobManager::complete(const std::string& id, const std::string& output, const std::string& mime, int64_t bytes) {
+bool JobManager::complete(const std::string& id, const std::string& output, const std::string& mime, int64_t bytes) {
     std::optional<JobRecord> j;
     {
         std::lock_guard lk(mu_);
@@ -171,10 +271,11 @@ void JobManager::complete(const std::string& id, const std::string& output, cons
         j->output_bytes = bytes;
         j->finished_at = now_seconds();
         cancelling_.erase(id);
-        store_.update(*j);
+        if (!store_.update(*j)) return false;
     }
     changed();
     finished(*j);
+    return true;
 }
 
 void JobManager::fail(const std::string& id, const std::string& error) {
@@ -190,7 +291,7 @@ void JobManager::fail(const std::string& id, const std::string& error) {
         j->error = error;
         j->finished_at = now_seconds();
         cancelling_.erase(id);
-        store_.update(*j);
+        if (!store_.update(*j)) return;
     }
     changed();
     finished(*j);

@@ -7,7 +7,10 @@
 //    their ids answer 404 (get() hides an expired job even before the sweep runs);
 //  - recovery: on construction, jobs left PROCESSING by a dead process are re-queued, or FAILED with a clear
 //    error after `max_attempts` claims (a job that keeps killing the process must not loop forever);
-//  - idempotency: the same Idempotency-Key with the same body replays the first job, another body is a 409.
+//  - idempotency: the same Idempotency-Key with the same body replays the first job, another body is a 409;
+//  - the distributed case (a shared store, server/redis_job_store.h): no start-up recovery (other processes'
+//    jobs are alive); instead claim_next() first takes over jobs whose worker stopped renewing its claim for
+//    claim_idle_s (failing them after max_attempts), cancel flags and changes are read from the store (polled).
 #pragma once
 
 #include <atomic>
@@ -18,6 +21,8 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
+#include <vector>
 
 #include "server/artifacts.h"
 #include "server/job_store.h"
@@ -27,6 +32,7 @@ namespace tc::server {
 struct JobManagerOptions {
     double retention_s = 3600;
     int max_attempts = 3;
+    double claim_idle_s = 60;  // shared stores: a claim not renewed this long is taken over by another worker
 };
 
 double now_seconds();  // unix time
@@ -53,8 +59,12 @@ public:
     std::optional<JobRecord> claim_next();
     bool cancel_requested(const std::string& id) const;
     void progress(const std::string& id, const std::string& stage, int done, int total, int segment);
-    void complete(const std::string& id, const std::string& output, const std::string& mime, int64_t bytes);
+    // false = not recorded: the job finished otherwise meanwhile, or another worker took it over (the caller
+    // then drops its output).
+    bool complete(const std::string& id, const std::string& output, const std::string& mime, int64_t bytes);
     void fail(const std::string& id, const std::string& error);
+    // Shared stores: renews this worker's claim on a running job (call it every few seconds); false = lost.
+    bool keep_claimed(const std::string& id);
 
     // Deletes jobs (and files) finished more than retention_s ago; returns how many.
     int sweep_expired();
@@ -65,10 +75,15 @@ public:
     void notify_all();  // wakes waiters (shutdown)
 
     // Called (outside the manager's lock) after a job becomes COMPLETED or FAILED by complete(), fail() or
-    // cancel() of a queued job: refunds, webhooks. Set once, before any job runs.
-    void on_finished(std::function<void(const JobRecord&)> f) { on_finished_ = std::move(f); }
+    // cancel() of a queued job: refunds, webhooks. Set once, before any job runs. Jobs that recovery (run by
+    // the constructor, before any hook can exist) gave up on are handed to the hook when it is set, so their
+    // credits are refunded and their webhooks sent like any other failure's.
+    void on_finished(std::function<void(const JobRecord&)> f);
 
     int64_t queue_position(const std::string& id) { return store_.queue_position(id); }
+    // The store, for read-only facts (/health, /metrics: reachability, live workers). Never write through it.
+    JobStore& store() { return store_; }
+    bool shared() const { return store_.shared(); }
     int64_t count(JobState s) { return store_.count(s); }
     const JobManagerOptions& options() const { return opts_; }
     ArtifactStore& artifacts() { return artifacts_; }
@@ -78,14 +93,17 @@ private:
     bool expired(const JobRecord& j, double now) const;
     void changed();
     void finished(const JobRecord& j);
+    void fail_locked(JobRecord j, const std::string& error, std::vector<JobRecord>& done);
 
     JobStore& store_;
     ArtifactStore& artifacts_;
     JobManagerOptions opts_;
     mutable std::mutex mu_;  // serialises read-modify-write of records
     std::function<void(const JobRecord&)> on_finished_;
+    std::vector<JobRecord> recovered_failed_;  // failed by recover(), not yet seen by an on_finished hook
     std::set<std::string> cancelling_;  // running jobs whose cancel flag is up (checked every step)
     std::atomic<uint64_t> version_{0};
+    uint64_t store_counter_ = 0;  // shared stores: the change counter last seen (guarded by cv_mu_)
     std::mutex cv_mu_;
     std::condition_variable cv_;
 };

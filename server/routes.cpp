@@ -1,6 +1,8 @@
 // The HTTP routes of DESIGN.md section 3. Each handler is wrapped by `guarded`, which sends any exception
 // through error_mapping (the one place that turns exceptions into responses). Request ids and file names are
 // validated (32 hex characters) before any lookup, so "../etc/passwd" is simply an unknown id: 404.
+// Readiness: until the engine slot is ready, submits answer 503 with Retry-After and /health 503 with what is
+// loading; polls, results, files and cancels of existing jobs never need the engine.
 #include "server/routes.h"
 
 #include <httplib.h>
@@ -16,6 +18,7 @@
 #include "server/http_error.h"
 #include "server/image_input.h"
 #include "server/params.h"
+#include "server/playground/playground.h"
 
 namespace tc::server {
 
@@ -74,10 +77,32 @@ Handler guarded(Handler h) {
     };
 }
 
+// Strings echoed from requests or errors may hold invalid UTF-8 (a cut multi-byte character): replaced, never
+// a throw from dump().
 void send_json(httplib::Response& res, int status, const json& body) {
     res.status = status;
-    res.set_content(body.dump(), "application/json");
+    res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
 }
+
+// Seconds a client is told to wait (Retry-After) while the model loads.
+constexpr double kRetryWhileLoadingS = 10;
+
+// 503 for a submit before the engine is ready (loading, or failed to load).
+[[noreturn]] void not_ready_yet(const EngineSlot::Status& st) {
+    HttpError e(503, st.phase == EngineSlot::Phase::Failed
+                         ? "the model failed to load: " + st.detail
+                         : "the model is not loaded yet (" + st.detail + "); retry later");
+    e.retry_after_s = kRetryWhileLoadingS;
+    throw e;
+}
+
+bool starts_with_nocase(const std::string& s, const char* prefix) {
+    for (size_t i = 0; prefix[i]; ++i)
+        if (i >= s.size() || std::tolower((unsigned char)s[i]) != prefix[i]) return false;
+    return true;
+}
+
+bool is_http_url(const std::string& s) { return starts_with_nocase(s, "http://") || starts_with_nocase(s, "https://"); }
 
 std::string sha256_hex(const std::string& data) {
     unsigned char md[EVP_MAX_MD_SIZE];
@@ -92,12 +117,6 @@ std::string sha256_hex(const std::string& data) {
     return s;
 }
 
-std::string read_file(const std::string& path) {
-    std::ifstream f(path, std::ios::binary);
-    if (!f) not_found("file not found");
-    return std::string(std::istreambuf_iterator<char>(f), {});
-}
-
 // The caller's API key record (auth on), else nullopt. 401 when auth is on and the key is missing/invalid.
 std::optional<KeyInfo> authenticate(ServerContext& ctx, const httplib::Request& req) {
     if (!ctx.keys) return std::nullopt;
@@ -105,7 +124,14 @@ std::optional<KeyInfo> authenticate(ServerContext& ctx, const httplib::Request& 
                                                  req.get_header_value("Authorization"));
     if (key.empty()) unauthorized("missing API key (send the x-api-key header)");
     auto info = ctx.keys->authenticate(key);
-    if (!info) unauthorized("invalid API key");
+    if (!info) {
+        // A real key that was revoked is known but no longer permitted: 403 (the reference's "insufficient
+        // permissions"); anything else is 401. Only a raw key (never a key id) can reach the 403.
+        if (key.rfind("tc_", 0) == 0)
+            if (auto id = ctx.keys->resolve_id(key); id && id->rfind("key_", 0) == 0)
+                if (auto k = ctx.keys->get(*id); k && k->revoked) forbidden("API key " + k->id + " was revoked");
+        unauthorized("invalid API key");
+    }
     return info;
 }
 
@@ -122,7 +148,8 @@ JobRecord find_job(ServerContext& ctx, const httplib::Request& req, const std::s
     return *j;
 }
 
-std::string output_url(ServerContext& ctx, const JobRecord& j) { return ctx.public_url + "/files/" + j.output; }
+// /files/<name> on this server, or a presigned S3 URL (the artifact store decides).
+std::string output_url(ServerContext& ctx, const JobRecord& j) { return ctx.jobs.artifacts().url(j.output, ctx.public_url); }
 
 json metrics_of(const JobRecord& j) {
     json m{{"created_at", j.created_at}};
@@ -158,30 +185,60 @@ struct SubmitOutcome {
 
 // Validates and enqueues a generation request (v1 and v2 share it). Charges credits when auth is on; a
 // replayed Idempotency-Key is not charged again.
+// The parameter limits: the engine's when there is one, else the configuration's (an API node).
+ParamLimits param_limits(ServerContext& ctx, const ServingEngine* engine) {
+    ParamLimits l;
+    if (engine) l.allowed_max_sides = engine->allowed_max_sides();
+    else if (!ctx.cfg.allowed_max_sides.empty()) l.allowed_max_sides = ctx.cfg.allowed_max_sides;
+    return l;
+}
+
+// The request body as JSON. The Content-Type is not insisted on (curl -d sends form-urlencoded; the body is
+// parsed as JSON whatever it says) except multipart, whose body httplib takes apart: that is a clear 400.
+json parse_body(const httplib::Request& req) {
+    if (req.is_multipart_form_data())
+        bad_request("Content-Type multipart/form-data is not supported: send a JSON object (application/json)");
+    if (req.body.find_first_not_of(" \t\r\n") == std::string::npos)
+        bad_request("empty request body: send a JSON object with image_1 and image_2");
+    try {
+        return json::parse(req.body);
+    } catch (const json::exception& e) {
+        // parse_error, and out_of_range for a number beyond double (1e400): the client's, so 400.
+        bad_request(std::string("invalid JSON body: ") + e.what());
+    }
+}
+
 SubmitOutcome submit(ServerContext& ctx, const httplib::Request& req) {
     const auto caller = authenticate(ctx, req);
+    const EngineSlot::Status ready = ctx.engines.status();
+    if (ready.phase != EngineSlot::Phase::Ready) not_ready_yet(ready);
     const std::string who = caller ? caller->id : req.remote_addr;
     double retry = 0;
     if (!ctx.submit_limiter.allow(who, &retry)) rate_limited("too many requests: slow down", retry);
 
-    const json body = json::parse(req.body);  // parse_error -> 400 in error_mapping
-    GenerationParams p = parse_params(body, ParamLimits{ctx.engine.config().allowed_max_sides});
+    const json body = parse_body(req);
+    const std::shared_ptr<const ServingEngine> engine = ctx.engines.engine();  // null on an API node
+    GenerationParams p = parse_params(body, param_limits(ctx, engine.get()));
     // Model-dependent validation (frames_per_segment, FILM for interpolate, ...) before anything is fetched:
-    // plan with stand-in keyframes; the real sizes only change the output size.
-    try {
-        Request probe = make_engine_request(p, {});
-        for (size_t i = 0; i < p.images.size(); ++i) probe.keyframes.push_back(Tensor::zeros({64, 64, 3}, DType::U8));
-        ctx.engine.plan(probe);
-    } catch (const HttpError&) {
-        throw;
-    } catch (const std::exception& e) {
-        bad_request(e.what());
+    // plan with stand-in keyframes; the real sizes only change the output size. The engine's validation
+    // errors (tc::Error) are the client's: 400; anything else is the server's: 500 through error_mapping.
+    if (engine) {
+        try {
+            Request probe = make_engine_request(p, {});
+            for (size_t i = 0; i < p.images.size(); ++i)
+                probe.keyframes.push_back(Tensor::zeros({64, 64, 3}, DType::U8));
+            engine->plan(probe);
+        } catch (const HttpError&) {
+            throw;
+        } catch (const Error& e) {
+            bad_request(e.what());
+        }
     }
 
     // Inline images (data: URI, base64) are checked now so a typo is a 400, not a FAILED job; URLs are
-    // fetched by the worker.
+    // fetched by the worker (with the SSRF rules: a forbidden URL fails the job, naming the field).
     for (size_t i = 0; i < p.images.size(); ++i)
-        if (p.images[i].rfind("http://", 0) != 0 && p.images[i].rfind("https://", 0) != 0)
+        if (!is_http_url(p.images[i]))
             (void)load_image_bytes(p.images[i], "image_" + std::to_string(i + 1), ctx.fetch_policy);
 
     json stored = params_to_json(p);
@@ -230,7 +287,8 @@ SubmitOutcome submit(ServerContext& ctx, const httplib::Request& req) {
 
 void set_common_headers(ServerContext& ctx, httplib::Response& res, const std::optional<int64_t>& remaining) {
     if (remaining) res.set_header("x-remaining-credits", std::to_string(*remaining));
-    if (ctx.engine.is_demo()) res.set_header("x-tooncrafter-demo", "true: random-weight demo model, outputs are noise");
+    if (auto e = ctx.engines.engine(); e && e->is_demo())
+        res.set_header("x-tooncrafter-demo", "true: random-weight demo model, outputs are noise");
 }
 
 // ---- routes -----------------------------------------------------------------------------------------------
@@ -270,7 +328,7 @@ void post_v1(ServerContext& ctx, const httplib::Request& req, httplib::Response&
     }
     set_common_headers(ctx, res, s.remaining_credits);
     if (j->state == JobState::Failed) unprocessable(j->error);
-    const std::string bytes = read_file(ctx.jobs.artifacts().path(j->output));
+    const std::string bytes = ctx.jobs.artifacts().read(j->output);
     const GenerationParams p = params_from_json(json::parse(j->params));
     res.set_header("x-request-id", j->id);
     if (p.base64) {
@@ -291,7 +349,7 @@ void get_result(ServerContext& ctx, const httplib::Request& req, httplib::Respon
     json r{{"request_id", j.id}, {"status", job_state_name(j.state)}, {"metrics", metrics_of(j)}};
     if (j.state == JobState::Completed) {
         const GenerationParams p = params_from_json(json::parse(j.params));
-        if (p.base64) r["output"] = base64_encode(read_file(ctx.jobs.artifacts().path(j.output)));
+        if (p.base64) r["output"] = base64_encode(ctx.jobs.artifacts().read(j.output));
         else r["output"] = output_url(ctx, j);
         r["output_url"] = output_url(ctx, j);
         r["content_type"] = j.output_mime;
@@ -365,24 +423,109 @@ void get_events(ServerContext& ctx, const httplib::Request& req, httplib::Respon
 
 void get_file(ServerContext& ctx, const httplib::Request& req, httplib::Response& res) {
     const std::string name = req.matches[1];
-    if (!ArtifactStore::valid_name(name) || !ctx.jobs.artifacts().exists(name)) not_found("file not found");
+    if (!ArtifactStore::valid_name(name)) not_found("file not found");
+    const std::string bytes = ctx.jobs.artifacts().read(name);  // 404 when unknown (S3 stores: proxied)
     res.status = 200;
     res.set_header("Cache-Control", "private, max-age=3600");
-    res.set_content(read_file(ctx.jobs.artifacts().path(name)), ArtifactStore::mime_type(name));
+    res.set_content(bytes, ArtifactStore::mime_type(name));
+}
+
+// Liveness and readiness: 200 only when submits can be accepted; 503 while the model loads (with what the
+// loader is doing in `detail`), after it failed, and while stopping.
+// ---- scale-out (docs/scale-out.md): an API node over a shared store ------------------------------------------
+
+// Redis reachability and the workers whose heartbeats are current, for /health; false (503 sent) when the
+// store is unreachable.
+bool shared_store_health(ServerContext& ctx, httplib::Response& res, json& out) {
+    JobStore& store = ctx.jobs.store();
+    const std::string err = store.health_error();
+    out["queue"] = json{{"url", store.describe()}, {"reachable", err.empty()}};
+    if (!err.empty()) {
+        out["queue"]["error"] = err;
+        out["status"] = "queue unavailable";
+        out["ready"] = false;
+        res.set_header("Retry-After", "2");
+        send_json(res, 503, out);
+        return false;
+    }
+    json list = json::array();
+    int busy = 0;
+    for (const auto& b : store.live_workers()) {
+        json info = json::parse(b.info_json, nullptr, false);
+        if (!info.is_object()) info = json::object();
+        info["id"] = b.id;
+        if (info.value("busy", false)) ++busy;
+        list.push_back(info);
+    }
+    out["workers"] = list.size();
+    out["workers_busy"] = busy;
+    out["worker_busy"] = busy > 0;
+    out["worker_list"] = list;
+    return true;
+}
+
+std::string prom_label(const std::string& v) {
+    std::string o;
+    for (char c : v) {
+        if (c == '\\' || c == '"') o += '\\';
+        if (c == '\n') o += "\\n";
+        else o += c;
+    }
+    return o;
+}
+
+// Per-worker series from the live workers' heartbeats (jobs done, busy, denoising step times).
+std::string shared_store_metrics(ServerContext& ctx) {
+    std::ostringstream o;
+    const auto live = ctx.jobs.store().live_workers();
+    o << "# HELP tooncrafter_workers_live Workers whose heartbeat is current.\n# TYPE tooncrafter_workers_live gauge\n"
+      << "tooncrafter_workers_live " << live.size() << "\n";
+    o << "# HELP tooncrafter_remote_worker_busy 1 while the worker runs a job.\n"
+      << "# TYPE tooncrafter_remote_worker_busy gauge\n";
+    std::ostringstream jobs, steps, steps_n;
+    for (const auto& b : live) {
+        const json info = json::parse(b.info_json, nullptr, false);
+        if (!info.is_object()) continue;
+        const std::string w = "worker=\"" + prom_label(b.id) + "\"";
+        o << "tooncrafter_remote_worker_busy{" << w << "} " << (info.value("busy", false) ? 1 : 0) << "\n";
+        jobs << "tooncrafter_remote_worker_jobs_total{" << w << ",result=\"completed\"} "
+             << info.value("jobs_completed", int64_t(0)) << "\n"
+             << "tooncrafter_remote_worker_jobs_total{" << w << ",result=\"failed\"} "
+             << info.value("jobs_failed", int64_t(0)) << "\n";
+        steps << "tooncrafter_remote_worker_step_seconds_sum{" << w << "} " << info.value("step_seconds_sum", 0.0) << "\n";
+        steps_n << "tooncrafter_remote_worker_step_seconds_count{" << w << "} " << info.value("steps", int64_t(0)) << "\n";
+    }
+    o << "# HELP tooncrafter_remote_worker_jobs_total Jobs a worker finished since it started.\n"
+      << "# TYPE tooncrafter_remote_worker_jobs_total counter\n" << jobs.str()
+      << "# HELP tooncrafter_remote_worker_step_seconds Denoising step wall time on a worker.\n"
+      << "# TYPE tooncrafter_remote_worker_step_seconds summary\n" << steps.str() << steps_n.str();
+    return o.str();
 }
 
 void get_health(ServerContext& ctx, const httplib::Request&, httplib::Response& res) {
-    json h{{"status", ctx.stopping ? "stopping" : "ok"},
-           {"ready", !ctx.stopping.load()},
-           {"model_loaded", true},
-           {"demo", ctx.engine.is_demo()},
-           {"workers", 1},
+    json shared_info;  // API node over Redis: reachability and live workers (replace the local worker's fields)
+    if (ctx.jobs.shared() && !shared_store_health(ctx, res, shared_info)) return;
+    const EngineSlot::Status st = ctx.engines.status();
+    const std::shared_ptr<const ServingEngine> engine = ctx.engines.engine();
+    const bool ready = st.phase == EngineSlot::Phase::Ready && !ctx.stopping;
+    const char* status = ctx.stopping                             ? "stopping"
+                         : st.phase == EngineSlot::Phase::Loading ? "loading"
+                         : st.phase == EngineSlot::Phase::Failed  ? "failed"
+                                                                  : "ok";
+    json h{{"status", status},
+           {"ready", ready},
+           {"model_loaded", engine != nullptr},
+           {"demo", engine && engine->is_demo()},
+           {"workers", engine ? 1 : 0},
            {"worker_busy", ctx.worker.busy()},
            {"queue_depth", ctx.jobs.count(JobState::Queued)},
            {"auth", ctx.keys != nullptr},
-           {"interpolate_available", ctx.engine.has_film()}};
-    if (ctx.engine.is_demo()) h["warning"] = "demo model with random weights: outputs are noise";
-    send_json(res, ctx.stopping ? 503 : 200, h);
+           {"interpolate_available", engine && engine->has_film()}};
+    if (!st.detail.empty()) h["detail"] = st.detail;
+    if (!shared_info.is_null()) h.update(shared_info);
+    if (engine && engine->is_demo()) h["warning"] = "demo model with random weights: outputs are noise";
+    if (!ready && !ctx.stopping) res.set_header("Retry-After", std::to_string(int64_t(kRetryWhileLoadingS)));
+    send_json(res, ready ? 200 : 503, h);
 }
 
 void get_metrics(ServerContext& ctx, const httplib::Request&, httplib::Response& res) {
@@ -395,8 +538,23 @@ void get_metrics(ServerContext& ctx, const httplib::Request&, httplib::Response&
     o << "# HELP tooncrafter_worker_busy 1 while the worker runs a job.\n# TYPE tooncrafter_worker_busy gauge\n"
       << "tooncrafter_worker_busy " << (ctx.worker.busy() ? 1 : 0) << "\n"
       << ctx.metrics.render();
+    if (ctx.jobs.shared()) o << shared_store_metrics(ctx);
     res.status = 200;
     res.set_content(o.str(), "text/plain; version=0.0.4");
+}
+
+// ---- playground (server/playground/) ----------------------------------------------------------------------
+
+// The embedded playground page: public (no key; its API calls carry the key the user types), with a strict
+// CSP (playground.h) and the demo header so even the page's own response says when outputs are noise.
+void get_playground(ServerContext& ctx, const httplib::Request&, httplib::Response& res) {
+    set_common_headers(ctx, res, std::nullopt);
+    res.set_header("Content-Security-Policy", playground_csp());
+    res.set_header("X-Content-Type-Options", "nosniff");
+    res.set_header("Referrer-Policy", "no-referrer");
+    res.set_header("Cache-Control", "no-cache");
+    res.status = 200;
+    res.set_content(std::string(playground_html()), "text/html; charset=utf-8");
 }
 
 }  // namespace
@@ -414,8 +572,11 @@ void register_routes(httplib::Server& svr, ServerContext& ctx) {
     svr.Post(R"(/v2/requests/([^/]+)/cancel)", bind(post_cancel));
     svr.Get(R"(/v2/requests/([^/]+))", bind(get_result));
     svr.Get(R"(/files/([^/]+))", bind(get_file));
+    // Service routes.
     svr.Get("/health", bind(get_health));
     svr.Get("/metrics", bind(get_metrics));
+    svr.Get("/", bind(get_playground));  // the playground page (public)
+    svr.Get("/playground", bind(get_playground));
     svr.Get("/openapi.json", guarded([c](const httplib::Request&, httplib::Response& res) {
                 res.status = 200;
                 res.set_content(openapi_json(c->public_url), "application/json");

@@ -10,6 +10,7 @@
 
 #include "engine/engine.h"
 #include "server/auth.h"
+#include "server/engine_slot.h"
 #include "server/http_server.h"
 #include "server/jobs.h"
 #include "server/net_policy.h"
@@ -45,7 +46,7 @@ private:
 
 struct ServerContext {
     ServerConfig cfg;
-    const Engine& engine;
+    EngineSlot& engines;       // the engine once loaded (null while loading, or on an API node without one)
     JobManager& jobs;
     Worker& worker;
     KeyStore* keys = nullptr;  // null: auth off

@@ -194,7 +194,7 @@ std::optional<JobRecord> SqliteJobStore::find_by_idempotency_key(const std::stri
     return read_row(s);
 }
 
-void SqliteJobStore::update(const JobRecord& j) {
+bool SqliteJobStore::update(const JobRecord& j) {
     std::lock_guard lk(mu_);
     Stmt s(db_.get(),
            "UPDATE jobs SET state=?2, params=?3, created_at=?4, started_at=?5, finished_at=?6, attempts=?7, stage=?8,"
@@ -203,6 +203,8 @@ void SqliteJobStore::update(const JobRecord& j) {
     s.bind(1, j.id);
     bind_fields(s, 2, j);
     s.step();
+    // One process owns this store and its JobManager serialises writers: only a missing id is refused.
+    return sqlite3_changes(db_.get()) > 0;
 }
 
 std::optional<JobRecord> SqliteJobStore::claim_next_queued(double now) {

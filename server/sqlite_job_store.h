@@ -21,12 +21,13 @@ public:
     void create(const JobRecord& job) override;
     std::optional<JobRecord> get(const std::string& id) override;
     std::optional<JobRecord> find_by_idempotency_key(const std::string& key) override;
-    void update(const JobRecord& job) override;
+    bool update(const JobRecord& job) override;
     std::optional<JobRecord> claim_next_queued(double now) override;
     std::vector<JobRecord> list(std::optional<JobState> state = std::nullopt) override;
     std::vector<JobRecord> delete_finished_before(double cutoff) override;
     int64_t count(JobState state) override;
     int64_t queue_position(const std::string& id) override;
+    std::string describe() const override { return "sqlite"; }
 
     static constexpr int kSchemaVersion = 1;
 

@@ -1,6 +1,7 @@
 // The worker thread (see worker.h).
 #include "server/worker.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 
@@ -38,33 +39,62 @@ Request make_engine_request(const GenerationParams& p, const ImageLoader& load) 
     return r;
 }
 
-Worker::Worker(JobManager& jobs, const Engine& engine, ImageLoader load)
-    : jobs_(jobs), engine_(engine), load_(std::move(load)) {}
+Worker::Worker(JobManager& jobs, const EngineSlot& engines, ImageLoader load)
+    : jobs_(jobs), engines_(engines), load_(std::move(load)) {}
 
 Worker::~Worker() { stop(); }
 
 void Worker::start() {
     stop_ = false;
     thread_ = std::thread([this] { loop(); });
+    if (jobs_.shared()) keeper_ = std::thread([this] { keep_claims(); });
 }
 
 void Worker::stop() {
     stop_ = true;
     jobs_.notify_all();
     if (thread_.joinable()) thread_.join();
+    if (keeper_.joinable()) keeper_.join();
+}
+
+std::string Worker::current_job() const {
+    std::lock_guard lk(current_mu_);
+    return current_;
+}
+
+void Worker::keep_claims() {
+    // Several renewals per claim-idle period, so one slow round trip does not cost the claim.
+    const double period_s = std::clamp(jobs_.options().claim_idle_s / 4, 0.05, 1.0);
+    while (!stop_) {
+        std::this_thread::sleep_for(std::chrono::duration<double>(period_s));
+        const std::string id = current_job();
+        if (id.empty()) continue;
+        try {
+            if (!jobs_.keep_claimed(id) && current_job() == id) {
+                std::fprintf(stderr, "worker: lost the claim on job %s (taken over or finished elsewhere)\n",
+                             id.c_str());
+                lost_ = true;
+            }
+        } catch (const std::exception& e) {
+            // The store is unreachable: the claim may still be ours; try again next period.
+            std::fprintf(stderr, "worker: cannot renew the claim on job %s: %s\n", id.c_str(), e.what());
+        }
+    }
 }
 
 void Worker::loop() {
-    auto last_sweep = std::chrono::steady_clock::now() - std::chrono::hours(1);
     while (!stop_) {
         try {
-            if (std::chrono::steady_clock::now() - last_sweep > std::chrono::milliseconds(250)) {
-                jobs_.sweep_expired();
-                last_sweep = std::chrono::steady_clock::now();
+            // Held for the whole job: the engine outlives a slot change made meanwhile.
+            const std::shared_ptr<const ServingEngine> engine = engines_.engine();
+            if (!engine) {
+                // Still loading (or no local engine): queued jobs wait. The timeout bounds stop().
+                engines_.wait_for_change(engines_.version(), std::chrono::milliseconds(250));
+                continue;
             }
             const uint64_t seen = jobs_.version();
             if (auto job = jobs_.claim_next()) {
-                run_job(*job);
+                run_job(*job, *engine);
                 continue;
             }
             jobs_.wait_for_change(seen, std::chrono::milliseconds(250));
@@ -76,8 +106,20 @@ void Worker::loop() {
     }
 }
 
-void Worker::run_job(const JobRecord& job) {
+void Worker::run_job(const JobRecord& job, const ServingEngine& engine) {
     busy_ = true;
+    lost_ = false;
+    {
+        std::lock_guard lk(current_mu_);
+        current_ = job.id;
+    }
+    struct ClearCurrent {
+        Worker* w;
+        ~ClearCurrent() {
+            std::lock_guard lk(w->current_mu_);
+            w->current_.clear();
+        }
+    } clear_current{this};
     std::string out_name;
     try {
         const GenerationParams p = params_from_json(nlohmann::json::parse(job.params));
@@ -89,32 +131,63 @@ void Worker::run_job(const JobRecord& job) {
                 on_step_(std::chrono::duration<double>(now - last_step).count());
                 last_step = now;
             }
-            jobs_.progress(job.id, pr.stage, pr.done, pr.total, pr.segment);
+            report(job.id, pr.stage, pr.done, pr.total, pr.segment);
         };
         // On shutdown the job is abandoned mid-run: it stays PROCESSING and the next start re-queues it.
-        auto cancelled = [&] { return stop_.load() || jobs_.cancel_requested(job.id); };
+        auto cancelled = [&] { return stop_.load() || lost_.load() || jobs_.cancel_requested(job.id); };
         if (jobs_.cancel_requested(job.id)) throw Cancelled();
-        Video v = engine_.run(req, progress, cancelled);
-        jobs_.progress(job.id, "output", 0, 1, -1);  // the engine's "encode" is the VAE
+        Video v = engine.run(req, progress, cancelled);
+        report(job.id, "output", 0, 1, -1);  // the engine's "encode" is the VAE
         media::EncodeOptions eo;
         eo.format = media::parse_video_format(p.output_format);
         eo.fps = v.fps;
         out_name = jobs_.artifacts().new_name(media::video_extension(eo.format));
-        const std::string path = jobs_.artifacts().path(out_name);
-        media::encode_video(v.frames, path, eo);
-        jobs_.complete(job.id, out_name, media::video_mime_type(eo.format),
-                       int64_t(std::filesystem::file_size(path)));
+        // Written to a staging file, then published (moved into place, or uploaded to S3).
+        media::encode_video(v.frames, jobs_.artifacts().staging_path(out_name), eo);
+        const int64_t bytes = jobs_.artifacts().publish(out_name);
+        if (jobs_.complete(job.id, out_name, media::video_mime_type(eo.format), bytes)) {
+            completed_.fetch_add(1);
+        } else {
+            // Finished elsewhere meanwhile, or another worker owns it now: this output is nobody's.
+            jobs_.artifacts().remove(out_name);
+        }
     } catch (const Cancelled&) {
-        if (stop_ && !jobs_.cancel_requested(job.id)) {
+        if (lost_ || (stop_ && !jobs_.cancel_requested(job.id))) {
             busy_ = false;
             return;
         }
-        jobs_.fail(job.id, "cancelled");
+        record_failure(job.id, "cancelled");
     } catch (const std::exception& e) {
         if (!out_name.empty()) jobs_.artifacts().remove(out_name);
-        jobs_.fail(job.id, e.what());
+        if (!lost_) record_failure(job.id, e.what());
     }
     busy_ = false;
+}
+
+void Worker::report(const std::string& id, const std::string& stage, int done, int total, int segment) {
+    if (!jobs_.shared()) {
+        jobs_.progress(id, stage, done, total, segment);
+        return;
+    }
+    // A shared store that is briefly unreachable (Redis restarting) must not fail the running job: progress
+    // is advisory, the next report carries the newer numbers.
+    try {
+        jobs_.progress(id, stage, done, total, segment);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "worker: progress of job %s not recorded: %s\n", id.c_str(), e.what());
+    }
+}
+
+void Worker::record_failure(const std::string& id, const std::string& error) {
+    try {
+        jobs_.fail(id, error);
+        failed_.fetch_add(1);
+    } catch (const std::exception& e) {
+        // The store is unreachable: the job stays claimed by this worker; a shared store's job is taken over
+        // (and re-run) once the claim goes stale, a local one is re-queued by the next start.
+        std::fprintf(stderr, "worker: cannot record the failure of job %s (%s): %s\n", id.c_str(), error.c_str(),
+                     e.what());
+    }
 }
 
 }  // namespace tc::server

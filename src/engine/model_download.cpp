@@ -141,7 +141,15 @@ size_t header_cb(char* data, size_t size, size_t n, void* user) {
 // Progress on stderr: a redrawn bar on a terminal, a line per 10% otherwise, nothing when quiet.
 class Progress {
 public:
-    Progress(std::string name, bool quiet) : name_(std::move(name)), quiet_(quiet), tty_(isatty(2) == 1) {}
+    Progress(std::string name, bool quiet, std::function<bool(uint64_t, uint64_t)> hook = {})
+        : name_(std::move(name)), quiet_(quiet), tty_(isatty(2) == 1), hook_(std::move(hook)) {}
+    // The FetchOptions::on_progress hook with whole-file counts; false = abort.
+    bool report(uint64_t now_bytes, uint64_t total_bytes) {
+        if (!hook_) return true;
+        aborted_ = !hook_(offset_ + now_bytes, total_bytes ? offset_ + total_bytes : 0);
+        return !aborted_;
+    }
+    bool aborted() const { return aborted_; }
     void start(uint64_t offset) {
         offset_ = offset;
         t0_ = std::chrono::steady_clock::now();
@@ -184,14 +192,17 @@ private:
     }
     std::string name_;
     bool quiet_, tty_;
+    std::function<bool(uint64_t, uint64_t)> hook_;
+    bool aborted_ = false;
     uint64_t offset_ = 0;
     int printed_decile_ = 0;  // the 0% line is noise
     std::chrono::steady_clock::time_point t0_, last_;
 };
 
 int xferinfo_cb(void* user, curl_off_t dltotal, curl_off_t dlnow, curl_off_t, curl_off_t) {
-    static_cast<Progress*>(user)->update(uint64_t(dlnow), uint64_t(dltotal), false);
-    return 0;
+    auto* p = static_cast<Progress*>(user);
+    p->update(uint64_t(dlnow), uint64_t(dltotal), false);
+    return p->report(uint64_t(dlnow), uint64_t(dltotal)) ? 0 : 1;  // non-zero: curl aborts the transfer
 }
 
 // One GET of `url` into `part`, continuing from its current size when it has one.
@@ -389,7 +400,7 @@ FetchResult fetch_file(const DownloadEntry& entry, const std::string& dir, const
         Attempt a;
         a.part = part;
         a.offset = fs::exists(part) ? file_size_or_zero(part) : 0;
-        Progress progress(entry.name, opts.quiet);
+        Progress progress(entry.name, opts.quiet, opts.on_progress);
         progress.start(a.offset);
 
         auto h = new_handle(entry.url, opts);
@@ -415,6 +426,7 @@ FetchResult fetch_file(const DownloadEntry& entry, const std::string& dir, const
         last_headers = a.headers;
 
         TC_CHECK(a.io_error.empty(), a.io_error);
+        TC_CHECK(!progress.aborted(), "download of ", entry.name, " stopped (", entry.url, ")");
         if (status == 416 && a.offset > 0) {
             // The server cannot continue this .part (larger than the file, or the file changed): start over.
             fs::remove(part, ec);

@@ -36,6 +36,10 @@ struct FetchOptions {
     long low_speed_bytes = 1024;
     int attempts = 3;                // tries per file; a dropped transfer is resumed from the .part
     int retry_delay_ms = 1000;
+    // Called as bytes arrive (done and total count the whole file, a resumed .part included; total 0 =
+    // unknown). Returning false aborts the download: fetch_file throws at once, without further attempts
+    // (`tooncrafter serve` shows the progress in /health and stops a download on shutdown).
+    std::function<bool(uint64_t done, uint64_t total)> on_progress;
 };
 
 struct FetchResult {

@@ -108,7 +108,7 @@ TEST(SqliteJobStore, ConcurrentClaimsTakeEachJobOnce) {
 struct Manager {
     TempDir d;
     SqliteJobStore store{(d.path / "jobs.db").string()};
-    ArtifactStore artifacts{(d.path / "files").string()};
+    LocalArtifactStore artifacts{(d.path / "files").string()};
 };
 
 TEST(JobManager, LifecycleAndProgress) {
@@ -216,7 +216,7 @@ TEST(JobManager, RestartRequeuesProcessingJobsAndGivesUpAfterMaxAttempts) {
 
 TEST(Artifacts, NamesAreUnguessableAndValidated) {
     TempDir d;
-    ArtifactStore s((d.path / "files").string());
+    LocalArtifactStore s((d.path / "files").string());
     const std::string n = s.new_name(".mp4");
     EXPECT_EQ(n.size(), 36u);
     EXPECT_TRUE(ArtifactStore::valid_name(n));

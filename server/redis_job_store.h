@@ -1,0 +1,84 @@
+// The Redis job store of the scale-out setup (DESIGN.md section 6, docs/scale-out.md): API nodes
+// (`serve --queue redis://...`) and remote workers (`worker --queue redis://...`) share it. Data model, all
+// keys under one prefix (default "tooncrafter:"):
+//   job:<id>       hash, the JobRecord; expires `retention_s` after the job finished
+//   queue          stream of {id}: one entry per job (XADD on create); consumer group "workers" (XREADGROUP
+//                  claims, the entry stays pending while it runs, XACK + XDEL when it finished)
+//   idem:<key>     string -> id (Idempotency-Key index), same expiry as its job
+//   state:<STATE>  set of ids per state (counts, lists)
+//   finished       sorted set "<id> <output>" scored by finished_at (the retention sweep deletes the files)
+//   version        counter bumped by every change (pollers of other processes wake on it)
+//   worker:<id>    heartbeat JSON with a TTL; workers = set of ids that beat recently
+// Every multi-key change runs as one Lua script (atomic on the server). Writers are guarded: a finished job is
+// final, and a worker whose claim was taken over cannot overwrite the new owner's record. The store records;
+// the JobManager decides (server/jobs.h). Thread-safe: one connection behind a mutex.
+#pragma once
+
+#include <mutex>
+#include <string>
+
+#include "server/job_store.h"
+#include "server/redis.h"
+
+namespace tc::server {
+
+struct RedisJobStoreOptions {
+    std::string prefix = "tooncrafter:";
+    std::string group = "workers";   // the stream's consumer group
+    std::string consumer;            // this worker's id (claims); "" = an API node (never claims)
+    double retention_s = 3600;       // finished jobs' keys expire this long after finishing
+    RedisOptions redis;
+};
+
+class RedisJobStore : public JobStore {
+public:
+    // Connects and creates the stream and its consumer group when missing; throws tc::Error when Redis is
+    // unreachable (a node must not start against a wrong URL silently).
+    RedisJobStore(const std::string& url, RedisJobStoreOptions opts);
+    ~RedisJobStore() override;
+
+    void create(const JobRecord& job) override;
+    std::optional<JobRecord> get(const std::string& id) override;
+    std::optional<JobRecord> find_by_idempotency_key(const std::string& key) override;
+    bool update(const JobRecord& job) override;
+    std::optional<JobRecord> claim_next_queued(double now) override;
+    std::vector<JobRecord> list(std::optional<JobState> state = std::nullopt) override;
+    std::vector<JobRecord> delete_finished_before(double cutoff) override;
+    int64_t count(JobState state) override;
+    int64_t queue_position(const std::string& id) override;
+
+    bool shared() const override { return true; }
+    std::optional<JobRecord> claim_stale(double now, double idle_s) override;
+    bool renew_claim(const std::string& id) override;
+    bool cancel_flag(const std::string& id) override;
+    uint64_t change_counter() override;
+    void heartbeat(const WorkerBeat& beat, double ttl_s) override;
+    std::vector<WorkerBeat> live_workers() override;
+    std::string health_error() override;
+    std::string describe() const override { return url_; }
+
+    // Stream facts for metrics and the autoscaler docs: entries not yet delivered, and delivered but not acked.
+    struct StreamInfo {
+        int64_t length = 0, pending = 0, lag = 0;
+    };
+    StreamInfo stream_info();
+    const RedisJobStoreOptions& options() const { return opts_; }
+
+private:
+    std::string key(const std::string& suffix) const { return opts_.prefix + suffix; }
+    // Runs fn on the connection under the lock; (re)creates the group after a reconnect; turns connection
+    // failures into HttpError 503 (the routes answer "queue unavailable", workers log and retry).
+    template <class F>
+    auto locked(F&& fn) -> decltype(fn(std::declval<RedisConnection&>()));
+    void ensure_group(RedisConnection& c);
+    std::optional<JobRecord> claim_entry(RedisConnection& c, const std::string& id, const std::string& sid,
+                                         double now);
+
+    RedisJobStoreOptions opts_;
+    std::string url_;  // redacted
+    std::mutex mu_;
+    RedisConnection conn_;
+    uint64_t group_ready_for_ = 0;  // connects() value when the group was last ensured
+};
+
+}  // namespace tc::server
