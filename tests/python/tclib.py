@@ -305,6 +305,9 @@ class Worker:
         self.storage = storage
         self.worker_id = worker_id
         self.args = list(args)
+        # Several workers share the machine's cores: one OpenMP thread each, or their spinning threads
+        # oversubscribe the CPU (a 2-core run of two 2-thread workers was several times slower).
+        env = dict({"OMP_NUM_THREADS": "1"}, **(env or {}))
         self.env = dict(os.environ, **(env or {}))
         self.proc = None
         self.log = None
