@@ -1,7 +1,7 @@
 // The `--model demo` engine (engine/demo_model.h) on the CPU: seconds per request for 2 keyframes at the
 // API's default settings (steps 20, cfg 7, colour correction on), median of N runs, with the time of each
 // stage and the machine's load average (the numbers depend on what else runs). Built only with
-// -DTC_BENCH=ON. Usage: [BENCH_DEMO_VERBOSE=1] bench_demo [side runs steps]   (defaults: 256 3 20)
+// -DTC_BENCH=ON. Usage: [BENCH_DEMO_VERBOSE=1] [BENCH_DEMO_PROFILE=1] bench_demo [side runs steps]   (defaults: 256 3 20)
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -11,9 +11,11 @@
 #include <string>
 #include <vector>
 
+#include "core/cpu_block_cache.h"
 #include "cpu/blas_setup.h"
 #include "engine/backends.h"
 #include "engine/engine.h"
+#include "op_profiler.h"
 
 namespace {
 
@@ -46,6 +48,8 @@ int main(int argc, char** argv) {
     const int steps = argc > 3 ? std::atoi(argv[3]) : 20;
     const bool verbose = std::getenv("BENCH_DEMO_VERBOSE") != nullptr;  // print every progress report
     tc::init_backends();
+    // BENCH_DEMO_PROFILE=1: time every op (bench/op_profiler.h) and print the table after each run.
+    tc::bench::OpProfiler* prof = std::getenv("BENCH_DEMO_PROFILE") ? &tc::bench::OpProfiler::install() : nullptr;
 
     auto t0 = std::chrono::steady_clock::now();
     const auto engine = tc::Engine::load_demo(0);
@@ -61,6 +65,7 @@ int main(int argc, char** argv) {
 
     std::vector<double> times;
     for (int i = 0; i < runs; ++i) {
+        if (prof) prof->reset();
         std::map<std::string, double> stage_s;  // time from the previous report to the last report of a stage
         auto last = std::chrono::steady_clock::now();
         const auto start = last;
@@ -78,7 +83,11 @@ int main(int argc, char** argv) {
         std::printf("  run %d: %.3f s, %lld frames %lldx%lld at %.0f fps;", i, times.back(), (long long)v.frames.size(0),
                     (long long)v.frames.size(2), (long long)v.frames.size(1), v.fps);
         for (const auto& [stage, s] : stage_s) std::printf(" %s %.2f", stage.c_str(), s);
-        std::printf("; load avg %s\n", load_average().c_str());
+        const tc::CpuBlockCacheStats cs = tc::cpu_block_cache_stats();
+        std::printf("; block cache %lld hits %lld misses (cumulative), %zu MB held of %zu; load avg %s\n",
+                    (long long)cs.hits, (long long)cs.misses, cs.cached_bytes >> 20, cs.cap_bytes >> 20,
+                    load_average().c_str());
+        if (prof) prof->print(stdout);
     }
     std::sort(times.begin(), times.end());
     std::printf("[bench] demo %lldx%lld steps %d cpu median=%.3f s/request (load avg %s)\n", (long long)side,

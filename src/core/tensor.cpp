@@ -62,7 +62,7 @@ void register_device_copy(Device a, Device b, DeviceCopy copy) {
     copies()[{a, b}] = std::move(copy);
 }
 
-std::shared_ptr<Storage> Storage::allocate(size_t bytes, Device device) {
+std::shared_ptr<Storage> Storage::allocate(size_t bytes, Device device, bool zero) {
     if (device != Device::CPU) {
         DeviceAlloc alloc;
         {
@@ -78,7 +78,11 @@ std::shared_ptr<Storage> Storage::allocate(size_t bytes, Device device) {
     size_t rounded = (bytes + 63) / 64 * 64;
     void* p = rounded ? cpu_block_take(rounded) : nullptr;
     TC_CHECK(rounded == 0 || p != nullptr, "out of memory allocating ", bytes, " bytes");
-    if (p) std::memset(p, 0, rounded);
+#ifdef __SANITIZE_ADDRESS__
+    if (p) std::memset(p, zero ? 0 : 0xFF, rounded);  // 0xFFFFFFFF is a NaN: reads of unwritten floats show
+#else
+    if (p && zero) std::memset(p, 0, rounded);
+#endif
     auto s = std::make_shared<Storage>();
     s->data = p;
     s->bytes = bytes;
@@ -104,13 +108,14 @@ Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
     t.dtype_ = dtype;
     int64_t n = shape_numel(shape);
     TC_CHECK(size_t(n) <= SIZE_MAX / dtype_size(dtype), "tensor too large: ", shape_str(shape));
-    t.storage_ = Storage::allocate(size_t(n) * dtype_size(dtype), device);
+    t.storage_ = Storage::allocate(size_t(n) * dtype_size(dtype), device, /*zero=*/false);
     return t;
 }
 
 Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) {
-    // CPU storage is zero-filled on allocation; device allocators promise the same.
-    return empty(shape, dtype, device);
+    Tensor t = empty(shape, dtype, device);  // device allocators zero-fill; CPU blocks are filled here
+    if (device == Device::CPU && t.storage_->data) std::memset(t.storage_->data, 0, t.storage_->bytes);
+    return t;
 }
 
 Tensor Tensor::full(const Shape& shape, float value) {

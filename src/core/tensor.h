@@ -27,7 +27,11 @@ struct Storage {
     Device device = Device::CPU;
     std::shared_ptr<void> keepalive;
 
-    static std::shared_ptr<Storage> allocate(size_t bytes, Device device = Device::CPU);  // zero-filled
+    // CPU blocks are zero-filled only when `zero` is set (Tensor::zeros); Tensor::empty's are not (filling
+    // every block cost ~20% of a demo run in page faults and memset, bench/RESULTS.md). Under ASan an
+    // unfilled CPU block is filled with NaN bytes instead, so code that reads before writing fails its tests.
+    // Device allocators zero-fill always.
+    static std::shared_ptr<Storage> allocate(size_t bytes, Device device = Device::CPU, bool zero = true);
     static std::shared_ptr<Storage> borrow(void* data, size_t bytes, std::shared_ptr<void> keepalive,
                                            Device device = Device::CPU);
 };
@@ -41,6 +45,7 @@ public:
     Tensor() = default;
 
     // --- construction
+    // Uninitialised contents (every element must be written before it is read).
     static Tensor empty(const Shape& shape, DType dtype = DType::F32, Device device = Device::CPU);
     static Tensor zeros(const Shape& shape, DType dtype = DType::F32, Device device = Device::CPU);
     static Tensor full(const Shape& shape, float value);                 // F32, CPU

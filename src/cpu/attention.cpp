@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "core/cpu_block_cache.h"
 #include "cpu/kernels.h"
 
 namespace tc::cpu {
@@ -44,12 +45,12 @@ Tensor attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, con
 
 #pragma omp parallel
     {
-        std::vector<float> scores(size_t(chunk * Lk));  // this thread's [chunk, Lk] block
+        CpuScratch scores;  // this thread's [chunk, Lk] block (not zeroed: sgemm with beta 0 writes it)
+        float* S = scores.reserve(size_t(chunk * Lk));
 #pragma omp for schedule(dynamic)
         for (int64_t task = 0; task < B * H * chunks; ++task) {
             const int64_t bh = task / chunks, i0 = (task % chunks) * chunk;
             const int64_t rows = std::min(chunk, Lq - i0);
-            float* S = scores.data();
             // S = (q_chunk k^T) * scale: [rows, Lk]
             sgemm(false, true, rows, Lk, D, scale, Q + (bh * Lq + i0) * D, D, K + bh * Lk * D, D, 0.f, S, Lk);
             for (int64_t i = 0; i < rows; ++i) {

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "cpu/kernels.h"
+#include "cpu/simd_clones.h"
 
 namespace tc::cpu {
 
@@ -14,17 +15,44 @@ struct Moments {
     double mean, rstd;
 };
 
-Moments moments(const float* x, int64_t n, float eps) {
+// Two passes in double. `reduction` lets the sums vectorise (in double lanes, with the AVX clones).
+TC_SIMD_CLONES Moments moments(const float* x, int64_t n, float eps) {
     double sum = 0;
-    for (int64_t i = 0; i < n; ++i) sum += x[i];
+#pragma omp simd reduction(+ : sum)
+    for (int64_t i = 0; i < n; ++i) sum += double(x[i]);
     const double mean = n > 0 ? sum / double(n) : 0.0;
     double ss = 0;
+#pragma omp simd reduction(+ : ss)
     for (int64_t i = 0; i < n; ++i) {
         const double d = double(x[i]) - mean;
         ss += d * d;
     }
     const double var = n > 0 ? ss / double(n) : 0.0;
     return {mean, 1.0 / std::sqrt(var + double(eps))};
+}
+
+// out = act(((x - mean) * rstd) * scale + shift) over n values, in float. The mean is split in a float
+// head and the float rest of it: x - head is exact when x is close to the mean (Sterbenz) and otherwise
+// rounds relative to the difference, so a mean much larger than the spread does not cancel digits the way
+// x - float(mean) would (that version failed the end-to-end parity budget).
+TC_SIMD_CLONES void normalize_plane(const float* in, float* out, int64_t n, Moments m, float scale, float shift,
+                                    Activation act) {
+    const float head = float(m.mean), rest = float(m.mean - double(head));
+    const float a = float(m.rstd) * scale;
+    switch (act) {
+        case Activation::None:
+#pragma omp simd
+            for (int64_t s = 0; s < n; ++s) out[s] = float((double(in[s]) - m.mean) * m.rstd) * scale + shift;
+            break;
+        case Activation::SiLU:
+#pragma omp simd
+            for (int64_t s = 0; s < n; ++s) out[s] = silu_f(((in[s] - head) - rest) * a + shift);
+            break;
+        case Activation::GELU:
+#pragma omp simd
+            for (int64_t s = 0; s < n; ++s) out[s] = gelu_f(((in[s] - head) - rest) * a + shift);
+            break;
+    }
 }
 
 void check_affine(const Tensor* t, int64_t n, const char* op, const char* what) {
@@ -59,26 +87,7 @@ Tensor group_norm(const Tensor& x_in, int64_t groups, const Tensor* gamma_in, co
         const Moments m = moments(src, Cg * S, eps);
         for (int64_t c = 0; c < Cg; ++c) {
             const int64_t ch = g * Cg + c;
-            // (x - mean) * rstd in double, as before: a mean much larger than the spread would cancel in
-            // float. Then gamma, beta and the activation in float; one loop per activation, no switch inside,
-            // so each vectorises.
-            const double mean = m.mean, rstd = m.rstd;
-            const float scale = G ? G[ch] : 1.f, shift = B ? B[ch] : 0.f;
-            const float* in = src + c * S;
-            float* out = dst + c * S;
-            switch (act) {
-                case Activation::None:
-                    for (int64_t s = 0; s < S; ++s) out[s] = float((double(in[s]) - mean) * rstd) * scale + shift;
-                    break;
-                case Activation::SiLU:
-                    for (int64_t s = 0; s < S; ++s)
-                        out[s] = silu_f(float((double(in[s]) - mean) * rstd) * scale + shift);
-                    break;
-                case Activation::GELU:
-                    for (int64_t s = 0; s < S; ++s)
-                        out[s] = gelu_f(float((double(in[s]) - mean) * rstd) * scale + shift);
-                    break;
-            }
+            normalize_plane(src + c * S, dst + c * S, S, m, G ? G[ch] : 1.f, B ? B[ch] : 0.f, act);
         }
     }
     return y;

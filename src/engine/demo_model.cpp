@@ -29,7 +29,7 @@ ToonCrafterConfig demo_model_config() {
     c.unet.model_channels = 32;
     c.unet.channel_mult = {1, 1, 2, 2};
     c.unet.num_res_blocks = 1;
-    c.unet.num_head_channels = 16;
+    c.unet.num_head_channels = 8;
     c.unet.context_dim = 16;
     c.unet.temporal_length = 16;
     // Spatial and temporal transformers only at the two coarsest attention levels (ds 2 and 4): at ds 1 a
