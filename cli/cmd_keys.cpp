@@ -1,6 +1,7 @@
 // `tooncrafter keys create|list|revoke` and `tooncrafter credits add`: API key administration on the key
-// store of a data directory (server/auth.h). `keys create` prints only the new key on stdout, so scripts can
-// capture it: `KEY=$(tooncrafter keys create --credits 100)`.
+// store of a data directory, or with --queue redis://... (or $TOONCRAFTER_QUEUE, as for `serve`) on the Redis
+// key store that the scale-out API nodes share (server/auth.h make_key_store). `keys create` prints only the
+// new key on stdout, so scripts can capture it: `KEY=$(tooncrafter keys create --credits 100)`.
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
@@ -22,9 +23,14 @@ std::string resolve_data_dir(const std::string& given) {
     return "./tooncrafter-data";
 }
 
+// --data-dir, and --queue: the same variable and meaning as `serve --queue`, so one environment configures both.
 void add_data_dir_option(CLI::App* sub, KeysOptions& opts) {
     sub->add_option("--data-dir", opts.data_dir,
                     "data directory holding keys.db (default: $TOONCRAFTER_DATA_DIR, else ./tooncrafter-data)");
+    sub->add_option("--queue", opts.queue,
+                    "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]: the keys of the scale-out API nodes, in Redis "
+                    "(--data-dir is then not used)")
+        ->envname("TOONCRAFTER_QUEUE");
 }
 
 }  // namespace
@@ -60,8 +66,7 @@ CLI::App* add_keys_commands(CLI::App& app, KeysOptions& opts) {
 }
 
 int cmd_keys(const KeysOptions& opts) {
-    const std::string db_path = server::keys_db_path(resolve_data_dir(opts.data_dir));
-    auto store = server::KeyStore::open(db_path);
+    auto store = server::make_key_store(opts.queue.empty() ? resolve_data_dir(opts.data_dir) : "", opts.queue);
 
     if (opts.action == "create") {
         const std::string key = store->create_key(opts.name, opts.credits);

@@ -28,7 +28,8 @@ volatile sig_atomic_t g_signal_pipe = -1;
 volatile sig_atomic_t g_signals_seen = 0;
 
 // First signal: graceful stop (the running job stops at its next cancel check and is re-queued on the next
-// start). A second signal exits at once (a long VAE decode may otherwise hold the process for a while).
+// start; an API node runs no job: the queued ones wait in Redis for the workers). A second signal exits at once
+// (a long VAE decode may otherwise hold the process for a while).
 void on_signal(int sig) {
     if (g_signals_seen != 0) _exit(128 + sig);
     g_signals_seen = 1;
@@ -54,6 +55,7 @@ server::ServerConfig server_config(const ServeOptions& o) {
     cfg.allowed_max_sides = o.allowed_max_sides;
     cfg.storage = o.storage;
     cfg.queue = o.queue;
+    cfg.webhook_backoff_s = o.webhook_backoff;
     return cfg;
 }
 
@@ -124,6 +126,13 @@ CLI::App* add_serve_command(CLI::App& app, ServeOptions& o) {
                   "redis://[:PASSWORD@]HOST:PORT/DB: keep jobs in Redis for `tooncrafter worker` processes "
                   "(this node loads no model and runs no job)")
         ->envname("TOONCRAFTER_QUEUE");
+    // Tests only: a short schedule lets a suite see retries (and resume them after a restart) in seconds.
+    s->add_option("--webhook-backoff", o.webhook_backoff,
+                  "seconds between webhook delivery attempts, e.g. 0.5,0.5 = 3 attempts (default: 5 s doubling, "
+                  "about an hour in all; for tests)")
+        ->envname("TOONCRAFTER_WEBHOOK_BACKOFF")
+        ->delimiter(',')
+        ->check(CLI::PositiveNumber);
     return s;
 }
 
@@ -167,9 +176,13 @@ int cmd_serve(const ServeOptions& o) {
         });
         std::thread signals([&] {
             unsigned char sig = 0;
+            // What happens to the jobs: with the SQLite store this process runs them (a running one is re-queued
+            // on the next start); an API node runs none (they stay in Redis, the workers go on). Either way
+            // pending webhook retries stay in the store and resume on the next start (or on another API node).
             if (read(fds[0], &sig, 1) == 1 && sig != 0)
-                std::fprintf(stderr, "signal %d: stopping (a running job is re-queued on the next start; "
-                             "signal again to exit at once)\n", int(sig));
+                std::fprintf(stderr, "signal %d: stopping (%s; signal again to exit at once)\n", int(sig),
+                             o.queue.empty() ? "queued jobs wait and a running job is re-queued for the next start"
+                                             : "API node: queued and running jobs stay in Redis for the workers");
             stopping = true;  // aborts a download in progress
             srv.stop();
         });

@@ -80,12 +80,14 @@ CLI::App* add_download_command(CLI::App& app, DownloadOptions& opts);
 int cmd_download(const DownloadOptions& opts);
 
 // `tooncrafter keys create|list|revoke` and `tooncrafter credits add` (cli/cmd_keys.cpp): API keys and
-// credits in <data-dir>/keys.db (server/auth.h). Data dir: --data-dir, else $TOONCRAFTER_DATA_DIR, else
-// ./tooncrafter-data. `keys create` prints only the new key on stdout. main.cpp: one add_keys_commands call
+// credits in <data-dir>/keys.db (server/auth.h), or with --queue (or $TOONCRAFTER_QUEUE) in the Redis that
+// the API nodes share. Data dir: --data-dir, else $TOONCRAFTER_DATA_DIR, else ./tooncrafter-data. `keys create`
+// prints only the new key on stdout. main.cpp: one add_keys_commands call
 // (it declares both `keys` and `credits`), then `if (!keys_opts.action.empty()) return cmd_keys(keys_opts);`.
 struct KeysOptions {
     std::string action;    // set by the parsed subcommand: create | list | revoke | credits-add
     std::string data_dir;
+    std::string queue;     // redis://...: the shared key store of the scale-out API nodes; "" = data_dir's
     std::string name;      // create
     int64_t credits = 0;   // create: initial credits; credits add: the amount
     std::string target;    // revoke / credits add: the key id or the raw key
@@ -116,6 +118,7 @@ struct ServeOptions {
     int max_attempts = 3;
     std::string storage;        // artifact store URL: file:///dir | s3://bucket/prefix?...; empty = <data-dir>/files
     std::string queue;          // redis://HOST:PORT/DB: API node of the scale-out setup (no engine; docs/scale-out.md)
+    std::vector<double> webhook_backoff;  // seconds between webhook attempts; empty = the default (tests only)
 };
 CLI::App* add_serve_command(CLI::App& app, ServeOptions& opts);
 int cmd_serve(const ServeOptions& opts);

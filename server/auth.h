@@ -1,17 +1,17 @@
-// API keys and credits: the SQLite key store (<data-dir>/keys.db), the documented request price, and the
-// extraction of the key from request headers. A raw key ("tc_" + 64 hex digits from RAND_bytes) is shown
-// once, at creation; the store keeps only its SHA-256. Credits are reserved atomically before a job runs
-// and refunded when it fails (DESIGN.md section 3: 401 missing/invalid key, 406 insufficient credits).
+// API keys and credits: the KeyStore interface, its factory, the documented request price, and the extraction
+// of the key from request headers. A raw key ("tc_" + 64 hex digits from RAND_bytes) is shown once, at
+// creation; a store keeps only its SHA-256. Credits are reserved atomically before a job runs and refunded
+// when it fails (DESIGN.md section 3: 401 missing/invalid key, 406 insufficient credits).
+// Two stores: SQLite in <data-dir>/keys.db (server/sqlite_key_store.h; one server, or several processes on one
+// file) and Redis (server/redis_key_store.h; API nodes of the scale-out setup share it, so any node knows
+// every key and a balance is one number whichever node charges it).
 #pragma once
 
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
-
-struct sqlite3;
 
 namespace tc::server {
 
@@ -24,40 +24,45 @@ struct KeyInfo {
     std::string webhook_secret;  // "whsec_" + base64: signs this key's webhooks (Standard Webhooks)
 };
 
-// Thread-safe: one connection guarded by a mutex. Several processes (the server and `tooncrafter keys`)
-// may share the file: WAL journal and a busy timeout, and every balance change is one UPDATE statement.
+// Implementations are thread-safe, and several processes may use one store at once (the server and
+// `tooncrafter keys`, or several API nodes): every balance change is atomic in the backing store.
 class KeyStore {
 public:
-    // Opens (creating the file, its parent directory and the schema when absent) the key database.
+    // The SQLite store at `path` (created with its parent directory when absent): see sqlite_key_store.h.
     static std::unique_ptr<KeyStore> open(const std::string& path);
-    ~KeyStore();
-    KeyStore(const KeyStore&) = delete;
-    KeyStore& operator=(const KeyStore&) = delete;
+    virtual ~KeyStore() = default;
 
     // Returns the new raw key; only its SHA-256 is stored. `info` (optional) receives the stored record.
-    std::string create_key(const std::string& name, int64_t initial_credits, KeyInfo* info = nullptr);
+    virtual std::string create_key(const std::string& name, int64_t initial_credits, KeyInfo* info = nullptr) = 0;
     // The key's record, or nullopt when the key is unknown, malformed or revoked. The hashes are compared
     // in constant time.
-    std::optional<KeyInfo> authenticate(const std::string& raw_key) const;
-    std::vector<KeyInfo> list() const;  // in creation order, revoked ones included
-    std::optional<KeyInfo> get(const std::string& id) const;
+    virtual std::optional<KeyInfo> authenticate(const std::string& raw_key) const = 0;
+    virtual std::vector<KeyInfo> list() const = 0;  // in creation order, revoked ones included
+    virtual std::optional<KeyInfo> get(const std::string& id) const = 0;
     // The id of a key given either as its id or as the raw key (revoked ones included); nullopt if none.
-    std::optional<std::string> resolve_id(const std::string& key_or_id) const;
+    virtual std::optional<std::string> resolve_id(const std::string& key_or_id) const = 0;
 
-    void revoke(const std::string& id);                     // tc::Error if unknown
-    int64_t add_credits(const std::string& id, int64_t n);  // new balance; tc::Error if unknown or < 0
+    virtual void revoke(const std::string& id) = 0;                     // tc::Error if unknown
+    virtual int64_t add_credits(const std::string& id, int64_t n) = 0;  // new balance; tc::Error if unknown or < 0
     // Atomically reserves `amount` (>= 0) credits: false, and nothing changed, when the balance is
     // insufficient. `remaining` (optional) receives the balance after the call. Throws HttpError 401 when
     // the key is unknown or was revoked since it authenticated.
-    bool charge(const std::string& id, int64_t amount, int64_t* remaining = nullptr);
-    void refund(const std::string& id, int64_t amount);  // tc::Error if unknown
-    int64_t credits(const std::string& id) const;        // tc::Error if unknown
+    virtual bool charge(const std::string& id, int64_t amount, int64_t* remaining = nullptr) = 0;
+    virtual void refund(const std::string& id, int64_t amount) = 0;  // tc::Error if unknown
+    virtual int64_t credits(const std::string& id) const = 0;        // tc::Error if unknown
 
-private:
-    explicit KeyStore(sqlite3* db);
-    sqlite3* db_;
-    mutable std::mutex mutex_;
+    virtual std::string describe() const = 0;  // where the keys live (logs): a path or a redacted URL
+
+protected:
+    KeyStore() = default;
+    KeyStore(const KeyStore&) = delete;
+    KeyStore& operator=(const KeyStore&) = delete;
 };
+
+// The key store of a node: `queue_url` empty = SQLite in keys_db_path(data_dir); else the Redis of that
+// redis:// URL (the job queue's, under the same "tooncrafter:" prefix), shared by every API node and by
+// `tooncrafter keys --queue`. Throws tc::Error when the database cannot be opened or Redis is unreachable.
+std::unique_ptr<KeyStore> make_key_store(const std::string& data_dir, const std::string& queue_url);
 
 // The documented price of one request, in credits: the number of generated segments (N-1 for N keyframes,
 // N with loop, which adds the segment from the last keyframe back to the first) times 2 when FILM

@@ -1,6 +1,6 @@
 // The server object (see http_server.h): owns the engine slot, the store, the artifacts, the JobManager, the
 // worker, the key store and the httplib server, in that construction order (destroyed in reverse: HTTP first,
-// worker next), plus the retention sweeper thread.
+// worker next), plus the retention sweeper thread and the finisher (refunds, webhooks: server/finisher.h).
 #include "server/http_server.h"
 
 #include <httplib.h>
@@ -17,13 +17,13 @@
 #include "server/artifacts.h"
 #include "server/auth.h"
 #include "server/error_mapping.h"
+#include "server/finisher.h"
 #include "server/image_input.h"
 #include "server/jobs.h"
 #include "server/rate_limit.h"
 #include "server/routes.h"
 #include "server/redis_job_store.h"
 #include "server/sqlite_job_store.h"
-#include "server/webhooks.h"
 #include "server/worker.h"
 
 namespace tc::server {
@@ -44,9 +44,10 @@ struct HttpServer::Impl {
     std::unique_ptr<RateLimiter> limiter;
     ServerMetrics metrics;
     FetchPolicy policy;
-    std::unique_ptr<WebhookSender> webhooks;
     std::string server_webhook_secret;  // signs webhooks of requests without an API key (--no-auth)
     std::unique_ptr<Worker> worker;
+    // Refunds and webhooks of finished jobs, whichever process finished them (server/finisher.h).
+    std::unique_ptr<Finisher> finisher;
     std::atomic<bool> stopping{false};
     std::unique_ptr<ServerContext> ctx;
     httplib::Server http;
@@ -76,18 +77,24 @@ struct HttpServer::Impl {
         artifacts = make_artifact_store(cfg.storage.empty() ? "file://" + cfg.data_dir + "/files" : cfg.storage, aopts);
         if (!cfg.storage.empty()) std::fprintf(stderr, "outputs stored in %s\n", artifacts->describe().c_str());
         jobs = std::make_unique<JobManager>(*store, *artifacts, JobManagerOptions{cfg.retention_s, cfg.max_attempts});
-        if (cfg.auth) keys = KeyStore::open(keys_db_path(cfg.data_dir));
-        limiter = std::make_unique<RateLimiter>(cfg.submit_rate_per_s, std::max(1.0, cfg.submit_burst));
+        if (cfg.auth) keys = make_key_store(cfg.data_dir, cfg.queue);  // with --queue: shared in Redis
+        limiter = make_rate_limiter(cfg.submit_rate_per_s, std::max(1.0, cfg.submit_burst), cfg.queue);
         for (const auto& cidr : cfg.allow_private_fetch) policy.allow_private.push_back(Cidr::parse(cidr));
         policy.max_bytes = cfg.max_image_bytes;
-        webhooks = std::make_unique<WebhookSender>(policy);
         if (!cfg.auth) server_webhook_secret = load_or_create_secret(cfg.data_dir + "/webhook_secret");
         worker = std::make_unique<Worker>(*jobs, engines, [this](const std::string& v, const std::string& field) {
             return load_image_bytes(v, field, policy);
         });
         worker->on_step([this](double s) { metrics.observe_step(s); });
-        // Last: this also delivers the jobs that the JobManager's restart recovery failed (refunds, webhooks).
-        jobs->on_finished([this](const JobRecord& j) { on_finished(j); });
+        FinisherOptions fo;
+        fo.consumer = default_finisher_name("api");
+        fo.claim_idle_s = cfg.hooks_claim_idle_s;
+        fo.policy = policy;
+        fo.backoff_s = cfg.webhook_backoff_s;
+        fo.server_secret = server_webhook_secret;
+        // public_url is known once start() bound the port; the finisher starts after that.
+        finisher = std::make_unique<Finisher>(
+            *jobs, keys.get(), [this](const JobRecord& j) { return artifacts->url(j.output, public_url); }, fo);
     }
 
     // Deletes expired results (rows and files) on a timer, whatever the worker is doing: a long job must not
@@ -119,31 +126,6 @@ struct HttpServer::Impl {
             std::filesystem::permissions(path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
         }
         return s;
-    }
-
-    // After a job finishes: credits of failed jobs go back to their key; the webhook (if any) is queued.
-    void on_finished(const JobRecord& j) {
-        try {
-            const auto p = nlohmann::json::parse(j.params);
-            const std::string key_id = p.value("key_id", std::string());
-            if (keys && j.state == JobState::Failed && !key_id.empty() && p.value("price", int64_t(0)) > 0)
-                keys->refund(key_id, p["price"].get<int64_t>());
-            const std::string url = p.value("webhook", std::string());
-            if (url.empty()) return;
-            const std::string event = j.state == JobState::Completed ? "completed" : "failed";
-            const auto filter = p.value("webhook_events_filter", std::vector<std::string>{});
-            if (!filter.empty() && std::find(filter.begin(), filter.end(), event) == filter.end()) return;
-            std::string secret = server_webhook_secret;
-            if (keys && !key_id.empty())
-                if (auto k = keys->get(key_id)) secret = k->webhook_secret;
-            nlohmann::json data{{"request_id", j.id}, {"status", job_state_name(j.state)}};
-            if (j.state == JobState::Completed) data["output"] = artifacts->url(j.output, public_url);
-            else data["error"] = j.error;
-            const nlohmann::json body{{"type", "request." + event}, {"timestamp", int64_t(now_seconds())}, {"data", data}};
-            webhooks->send(j.id, url, secret, "request." + event, body.dump());
-        } catch (const std::exception& e) {
-            std::fprintf(stderr, "after-job hooks for %s failed: %s\n", j.id.c_str(), e.what());
-        }
     }
 };
 
@@ -210,6 +192,7 @@ void HttpServer::start() {
                                                           *m.limiter, m.metrics, m.policy, m.public_url, m.stopping});
     register_routes(svr, *m.ctx);
     m.worker->start();
+    m.finisher->start();  // also resumes the hooks a previous process left pending (recovery's failures included)
     m.sweeper = std::thread([&m] { m.sweep_loop(); });
     m.listener = std::thread([&svr] { svr.listen_after_bind(); });
     // listen_after_bind sets is_running(); wait for it so an immediate stop() cannot be missed.
@@ -235,6 +218,7 @@ void HttpServer::stop() {
     if (m.listener.joinable()) m.listener.join();
     if (m.sweeper.joinable()) m.sweeper.join();
     m.worker->stop();
+    m.finisher->stop();  // webhook retries stay pending in the store for the next start (or another API node)
     m.stopped = true;
     m.stopped_cv.notify_all();
 }

@@ -49,6 +49,12 @@ struct ServerConfig {
     double submit_rate_per_s = 0;        // per API key (or client address without auth); 0 = unlimited
     double submit_burst = 10;
     double sync_timeout_s = 900;         // POST /v1 waits this long for its result, then 504
+    // Webhook retry schedule (seconds between attempts); empty = the default (5 s doubling, about an hour).
+    // Short schedules are for tests (serve --webhook-backoff).
+    std::vector<double> webhook_backoff_s;
+    // After-finish hooks (server/finisher.h) held by a node that stopped renewing them this long are taken
+    // over by another API node.
+    double hooks_claim_idle_s = 60;
     int http_threads = 16;
 };
 

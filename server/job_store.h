@@ -33,6 +33,12 @@ struct JobRecord {
     std::string body_hash;          // sha256 hex of the submitted body (idempotency comparison)
     bool cancel_requested = false;
     std::string worker;             // id of the worker that claimed it last ("" = in-process / none)
+    // After-finish hooks (server/finisher.h). Store-managed: update() never writes them; the store sets
+    // hooks_pending in the same atomic write that records the job COMPLETED or FAILED, and the methods below
+    // change them.
+    bool hooks_pending = false;     // refund / webhook not yet done
+    bool refunded = false;          // the job's credits went back to its key (set at most once)
+    std::string webhook;            // webhook delivery state, JSON (server/finisher.h); "" = none yet
 };
 
 // A worker's heartbeat: its id and what it reports about itself (JSON object: busy, jobs done, step times...).
@@ -83,6 +89,24 @@ public:
     virtual std::string health_error() { return ""; }
     // Human-readable kind and location for logs and /health ("sqlite", "redis://host:port/db").
     virtual std::string describe() const { return "local"; }
+
+    // ---- The after-finish outbox (server/finisher.h): refunds and webhooks of finished jobs, run by the
+    // processes that hold the key store and the webhook secrets (the server, every API node; never a worker).
+    // Finishing a job (update() to COMPLETED/FAILED) marks its hooks pending in the same atomic write, so a
+    // finish is never recorded without its hooks, whichever process recorded it and whenever it dies.
+    // A consumer (one finisher, named) takes pending hooks and holds them while it works on them (a webhook's
+    // retries may take an hour); it renews its hold, and a hold not renewed for idle_s seconds (its holder
+    // died) is taken over by the next take_hooks of any consumer. Returns the taken jobs' records.
+    virtual std::vector<JobRecord> take_hooks(const std::string& consumer, double now, double idle_s, int max) = 0;
+    // Renews `consumer`'s hold on a job's hooks; false = not held by it any more (taken over, done, expired).
+    virtual bool renew_hooks(const std::string& consumer, const std::string& id, double now) = 0;
+    // Sets the job's refunded mark atomically; true = this call set it (the caller refunds now), false = it was
+    // set already, or the job is gone.
+    virtual bool mark_refunded(const std::string& id) = 0;
+    // Stores the webhook delivery state (JSON) even though the job is final; false = the job is gone (expired).
+    virtual bool set_webhook_state(const std::string& id, const std::string& state_json) = 0;
+    // The job's hooks are done: no longer pending, released by their holder.
+    virtual void finish_hooks(const std::string& id) = 0;
 };
 
 }  // namespace tc::server

@@ -28,8 +28,7 @@ void JobManager::recover() {
             j.state = JobState::Failed;
             j.error = "the server stopped while processing this request " + std::to_string(j.attempts) +
                       " times; giving up";
-            j.finished_at = now_seconds();
-            recovered_failed_.push_back(j);
+            j.finished_at = now_seconds();  // (the update marks its hooks pending: refund, webhook)
         } else {
             // Nothing accepted is silently lost: the job runs again from the start.
             j.state = JobState::Queued;
@@ -51,20 +50,25 @@ void JobManager::changed() {
 
 void JobManager::notify_all() { changed(); }
 
-void JobManager::on_finished(std::function<void(const JobRecord&)> f) {
-    on_finished_ = std::move(f);
-    std::vector<JobRecord> pending;
-    pending.swap(recovered_failed_);
-    for (const auto& j : pending) finished(j);
+std::vector<JobRecord> JobManager::take_hooks(const std::string& consumer, double idle_s, int max) {
+    return store_.take_hooks(consumer, now_seconds(), idle_s, max);
 }
 
-void JobManager::finished(const JobRecord& j) {
-    if (!on_finished_) return;
-    try {
-        on_finished_(j);
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "job %s: after-finish hook failed: %s\n", j.id.c_str(), e.what());
-    }
+bool JobManager::renew_hooks(const std::string& consumer, const std::string& id) {
+    return store_.renew_hooks(consumer, id, now_seconds());
+}
+
+bool JobManager::mark_refunded(const std::string& id) { return store_.mark_refunded(id); }
+
+bool JobManager::record_webhook(const std::string& id, const std::string& state_json) {
+    const bool ok = store_.set_webhook_state(id, state_json);
+    if (ok) changed();
+    return ok;
+}
+
+void JobManager::finish_hooks(const std::string& id) {
+    store_.finish_hooks(id);
+    changed();
 }
 
 void JobManager::wait_for_change(uint64_t seen, std::chrono::milliseconds timeout) {
@@ -182,21 +186,20 @@ JobRecord JobManager::cancel(const std::string& id) {
         }
     lk.unlock();
     changed();
-    if (finished_now) finished(*j);
     return *j;
 }
 
-void JobManager::fail_locked(JobRecord j, const std::string& error, std::vector<JobRecord>& done) {
+bool JobManager::fail_locked(JobRecord j, const std::string& error) {
     j.state = JobState::Failed;
     j.error = error;
     j.finished_at = now_seconds();
     cancelling_.erase(j.id);
-    if (store_.update(j)) done.push_back(std::move(j));
+    return store_.update(j);
 }
 
 std::optional<JobRecord> JobManager::claim_next() {
     std::optional<JobRecord> j;
-    std::vector<JobRecord> done;
+    bool gave_up = false;
     {
         std::lock_guard lk(mu_);
         const double now = now_seconds();
@@ -205,10 +208,8 @@ std::optional<JobRecord> JobManager::claim_next() {
             auto stale = store_.claim_stale(now, opts_.claim_idle_s);
             if (!stale) break;
             if (stale->attempts > opts_.max_attempts) {
-                fail_locked(*stale,
-                            "the worker processing this request stopped " + std::to_string(stale->attempts - 1) +
-                                " times; giving up",
-                            done);
+                gave_up |= fail_locked(*stale, "the worker processing this request stopped " +
+                                                   std::to_string(stale->attempts - 1) + " times; giving up");
                 continue;
             }
             std::fprintf(stderr, "job %s: taken over from a worker that stopped (attempt %d of %d)\n",
@@ -223,8 +224,7 @@ std::optional<JobRecord> JobManager::claim_next() {
             store_.update(*j);
         }
     }
-    if (j || !done.empty()) changed();
-    for (const auto& d : done) finished(d);
+    if (j || gave_up) changed();
     return j;
 }
 
@@ -274,7 +274,6 @@ bool JobManager::complete(const std::string& id, const std::string& output, cons
         if (!store_.update(*j)) return false;
     }
     changed();
-    finished(*j);
     return true;
 }
 
@@ -294,7 +293,6 @@ void JobManager::fail(const std::string& id, const std::string& error) {
         if (!store_.update(*j)) return;
     }
     changed();
-    finished(*j);
 }
 
 int JobManager::sweep_expired() {

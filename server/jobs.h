@@ -10,7 +10,11 @@
 //  - idempotency: the same Idempotency-Key with the same body replays the first job, another body is a 409;
 //  - the distributed case (a shared store, server/redis_job_store.h): no start-up recovery (other processes'
 //    jobs are alive); instead claim_next() first takes over jobs whose worker stopped renewing its claim for
-//    claim_idle_s (failing them after max_attempts), cancel flags and changes are read from the store (polled).
+//    claim_idle_s (failing them after max_attempts), cancel flags and changes are read from the store (polled);
+//  - the after-finish outbox: every way a job finishes (complete, fail, cancel of a queued job, recovery, a
+//    stale claim given up on) goes through one store update, which marks the job's hooks (refund, webhook)
+//    pending atomically with the finish. The Finisher (server/finisher.h) of a process that has the key store
+//    and the webhook secrets runs them through the *_hooks methods below, in any process, at any later time.
 #pragma once
 
 #include <atomic>
@@ -21,7 +25,6 @@
 #include <optional>
 #include <set>
 #include <string>
-#include <vector>
 #include <vector>
 
 #include "server/artifacts.h"
@@ -74,11 +77,13 @@ public:
     void wait_for_change(uint64_t seen_version, std::chrono::milliseconds timeout);
     void notify_all();  // wakes waiters (shutdown)
 
-    // Called (outside the manager's lock) after a job becomes COMPLETED or FAILED by complete(), fail() or
-    // cancel() of a queued job: refunds, webhooks. Set once, before any job runs. Jobs that recovery (run by
-    // the constructor, before any hook can exist) gave up on are handed to the hook when it is set, so their
-    // credits are refunded and their webhooks sent like any other failure's.
-    void on_finished(std::function<void(const JobRecord&)> f);
+    // ---- After-finish hooks (job_store.h take_hooks; run by server/finisher.h). `consumer` names the finisher.
+    std::vector<JobRecord> take_hooks(const std::string& consumer, double idle_s, int max);
+    bool renew_hooks(const std::string& consumer, const std::string& id);
+    bool mark_refunded(const std::string& id);
+    // Stores the webhook delivery state (and wakes waiters: the status shows it); false = the job is gone.
+    bool record_webhook(const std::string& id, const std::string& state_json);
+    void finish_hooks(const std::string& id);
 
     int64_t queue_position(const std::string& id) { return store_.queue_position(id); }
     // The store, for read-only facts (/health, /metrics: reachability, live workers). Never write through it.
@@ -92,15 +97,12 @@ private:
     void recover();
     bool expired(const JobRecord& j, double now) const;
     void changed();
-    void finished(const JobRecord& j);
-    void fail_locked(JobRecord j, const std::string& error, std::vector<JobRecord>& done);
+    bool fail_locked(JobRecord j, const std::string& error);
 
     JobStore& store_;
     ArtifactStore& artifacts_;
     JobManagerOptions opts_;
     mutable std::mutex mu_;  // serialises read-modify-write of records
-    std::function<void(const JobRecord&)> on_finished_;
-    std::vector<JobRecord> recovered_failed_;  // failed by recover(), not yet seen by an on_finished hook
     std::set<std::string> cancelling_;  // running jobs whose cancel flag is up (checked every step)
     std::atomic<uint64_t> version_{0};
     uint64_t store_counter_ = 0;  // shared stores: the change counter last seen (guarded by cv_mu_)

@@ -252,6 +252,67 @@ constexpr const char* kOpenApi = R"json({
      },
      "error": {
       "type": "string"
+     },
+     "webhook": {
+      "$ref": "#/components/schemas/WebhookState"
+     }
+    }
+   },
+   "WebhookState": {
+    "type": "object",
+    "description": "Extension (not in the Segmind API): the delivery of the request's webhook, present when the request has one. Never the secret, nor the URL's path or query.",
+    "properties": {
+     "url_host": {
+      "type": "string",
+      "description": "host[:port] of the webhook URL"
+     },
+     "event": {
+      "type": "string",
+      "enum": [
+       "request.completed",
+       "request.failed"
+      ]
+     },
+     "webhook_id": {
+      "type": "string",
+      "description": "the webhook-id header, the same on every attempt (receivers deduplicate on it)"
+     },
+     "state": {
+      "type": "string",
+      "enum": [
+       "pending",
+       "delivered",
+       "failed",
+       "skipped"
+      ],
+      "description": "pending: not yet sent (the request runs) or retrying; failed: every attempt failed (or the URL is not allowed); skipped: webhook_events_filter excludes the event"
+     },
+     "next_attempt_at": {
+      "type": "number",
+      "description": "unix seconds of the next attempt, while retrying"
+     },
+     "deliveries": {
+      "type": "array",
+      "items": {
+       "type": "object",
+       "properties": {
+        "attempt": {
+         "type": "integer"
+        },
+        "at": {
+         "type": "integer",
+         "description": "unix seconds"
+        },
+        "http_status": {
+         "type": "integer",
+         "description": "0 when no HTTP answer arrived"
+        },
+        "error": {
+         "type": "string",
+         "description": "empty on success (2xx)"
+        }
+       }
+      }
      }
     }
    }
@@ -544,6 +605,7 @@ constexpr const char* kOpenApi = R"json({
   "/v2/requests/{id}/cancel": {
    "post": {
     "summary": "Cancel: the work stops within one denoising step, then FAILED with error \"cancelled\"",
+    "description": "Takes no request body (any body sent is ignored).",
     "parameters": [
      {
       "name": "id",

@@ -1,10 +1,11 @@
-// Token-bucket rate limiting per key (see rate_limit.h).
+// Token-bucket rate limiting per key in this process, and the limiter factory (see rate_limit.h).
 #include "server/rate_limit.h"
 
 #include <algorithm>
 #include <chrono>
 
 #include "core/error.h"
+#include "server/redis_rate_limit.h"
 
 namespace tc::server {
 
@@ -15,13 +16,21 @@ double steady_seconds() {
 }
 }  // namespace
 
-RateLimiter::RateLimiter(double rate_per_s, double burst, Clock clock)
-    : rate_(rate_per_s), burst_(burst), clock_(clock ? std::move(clock) : Clock(steady_seconds)) {
+RateLimiter::RateLimiter(double rate_per_s, double burst) : rate_(rate_per_s), burst_(burst) {
     TC_CHECK(rate_ <= 0 || burst_ >= 1, "rate limiter: burst must be at least 1 (got ", burst_, ")");
+}
+
+std::unique_ptr<RateLimiter> make_rate_limiter(double rate_per_s, double burst, const std::string& queue_url) {
+    if (rate_per_s <= 0 || queue_url.empty()) return std::make_unique<LocalRateLimiter>(rate_per_s, burst);
+    return std::make_unique<RedisRateLimiter>(queue_url, rate_per_s, burst);
+}
+
+LocalRateLimiter::LocalRateLimiter(double rate_per_s, double burst, Clock clock)
+    : RateLimiter(rate_per_s, burst), clock_(clock ? std::move(clock) : Clock(steady_seconds)) {
     last_sweep_ = clock_();
 }
 
-bool RateLimiter::allow(const std::string& key, double* retry_after_s, double cost) {
+bool LocalRateLimiter::allow(const std::string& key, double* retry_after_s, double cost) {
     if (retry_after_s) *retry_after_s = 0;
     if (rate_ <= 0) return true;
     const double now = clock_();
@@ -43,7 +52,7 @@ bool RateLimiter::allow(const std::string& key, double* retry_after_s, double co
     return false;
 }
 
-std::size_t RateLimiter::bucket_count() const {
+std::size_t LocalRateLimiter::bucket_count() const {
     std::lock_guard lock(mutex_);
     return buckets_.size();
 }
@@ -51,7 +60,7 @@ std::size_t RateLimiter::bucket_count() const {
 // A bucket left alone for burst/rate seconds has refilled completely, which is the same as having no bucket:
 // dropping it keeps memory bounded by the keys active in the last refill period. Sweeps run at most once per
 // refill period (and at most once a second), so the cost per request stays amortised O(1).
-void RateLimiter::evict_full_buckets(double now) {
+void LocalRateLimiter::evict_full_buckets(double now) {
     const double refill_time = burst_ / rate_;
     if (now - last_sweep_ < std::max(1.0, refill_time)) return;
     last_sweep_ = now;

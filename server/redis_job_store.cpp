@@ -98,6 +98,9 @@ std::optional<JobRecord> parse_record(const RedisReply& r) {
     j.body_hash = to_str(h, "body_hash");
     j.cancel_requested = to_str(h, "cancel_requested") == "1";
     j.worker = to_str(h, "worker");
+    j.hooks_pending = to_str(h, "hooks_pending") == "1";
+    j.refunded = to_str(h, "refunded") == "1";
+    j.webhook = to_str(h, "webhook");
     return j;
 }
 
@@ -120,10 +123,11 @@ return sid
 
 // KEYS: job. ARGV: prefix, writer ("" = API node), retention seconds, group, fields...
 // Refuses (0) a missing job, a finished one, and a worker that is not the job's current owner. The cancel
-// flag only ever goes up. Finishing sets the expiries, indexes the job for the sweep and retires its entry
-// (XACK + XDEL) if a worker had it; the entry of a job cancelled while queued stays until a worker reads and
-// drops it: deleting an undelivered entry would make the group's `lag` (XINFO GROUPS; KEDA scales on it)
-// unknown until the group reads past it.
+// flag only ever goes up. Finishing sets the expiries, indexes the job for the sweep, retires its entry
+// (XACK + XDEL) if a worker had it, and puts the job into the after-finish outbox (an entry of the `hooks`
+// stream, hooks_pending = 1, hsid = that entry) in this same atomic step. The entry of a job cancelled while
+// queued stays until a worker reads and drops it: deleting an undelivered entry would make the group's `lag`
+// (XINFO GROUPS; KEDA scales on it) unknown until the group reads past it.
 constexpr const char* kUpdate = R"lua(
 local p = ARGV[1]
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
@@ -154,6 +158,8 @@ if new == 'COMPLETED' or new == 'FAILED' then
     redis.call('XACK', p .. 'queue', ARGV[4], cur[3])
     redis.call('XDEL', p .. 'queue', cur[3])
   end
+  local hs = redis.call('XADD', p .. 'hooks', '*', 'id', id)
+  redis.call('HSET', KEYS[1], 'hooks_pending', '1', 'hsid', hs)
 end
 redis.call('INCR', p .. 'version')
 return 1
@@ -191,8 +197,8 @@ redis.call('XCLAIM', KEYS[2], ARGV[1], ARGV[2], 0, sid, 'JUSTID')
 return 1
 )lua";
 
-// KEYS: finished zset. ARGV: prefix, cutoff, limit. Deletes finished jobs (hash, idempotency key, set
-// memberships) and returns [id, output, ...] of those this call removed (so one sweeper deletes each file).
+// KEYS: finished zset. ARGV: prefix, cutoff, limit, hooks group. Deletes finished jobs (hash, idempotency key,
+// set memberships, the outbox entry: an expired job's hooks go with it) and returns [id, output, ...] of those this call removed (so one sweeper deletes each file).
 constexpr const char* kSweep = R"lua(
 local p = ARGV[1]
 local ms = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
@@ -203,6 +209,11 @@ for _, m in ipairs(ms) do
     local id, output = m, ''
     if sp then id = string.sub(m, 1, sp - 1); output = string.sub(m, sp + 1) end
     local key = p .. 'job:' .. id
+    local hs = redis.call('HGET', key, 'hsid')
+    if hs and hs ~= '' then
+      redis.call('XACK', p .. 'hooks', ARGV[4], hs)
+      redis.call('XDEL', p .. 'hooks', hs)
+    end
     local idem = redis.call('HGET', key, 'idempotency_key')
     if idem and idem ~= '' and redis.call('GET', p .. 'idem:' .. idem) == id then redis.call('DEL', p .. 'idem:' .. idem) end
     redis.call('DEL', key)
@@ -213,6 +224,61 @@ for _, m in ipairs(ms) do
 end
 if #out > 0 then redis.call('INCR', p .. 'version') end
 return out
+)lua";
+
+// ---- the after-finish outbox (job_store.h take_hooks): stream `hooks`, consumer group `api` ----------------
+
+// KEYS: job, hooks stream. ARGV: group, entry id. A delivered (or taken-over) outbox entry: the job's record
+// when its hooks are still pending and this is its current entry; otherwise (expired, done, a stale
+// duplicate) the entry is retired and nil returned.
+constexpr const char* kTakeHook = R"lua(
+local pend = redis.call('HMGET', KEYS[1], 'hooks_pending', 'hsid')
+if pend[1] ~= '1' or pend[2] ~= ARGV[2] then
+  redis.call('XACK', KEYS[2], ARGV[1], ARGV[2])
+  redis.call('XDEL', KEYS[2], ARGV[2])
+  return false
+end
+return redis.call('HGETALL', KEYS[1])
+)lua";
+
+// KEYS: job, hooks stream. ARGV: group, consumer. Resets the idle time of the job's outbox entry if this
+// consumer holds it and the hooks are still pending.
+constexpr const char* kRenewHook = R"lua(
+local pend = redis.call('HMGET', KEYS[1], 'hooks_pending', 'hsid')
+if pend[1] ~= '1' or (not pend[2]) or pend[2] == '' then return 0 end
+local pe = redis.call('XPENDING', KEYS[2], ARGV[1], pend[2], pend[2], 1)
+if #pe == 0 or pe[1][2] ~= ARGV[2] then return 0 end
+redis.call('XCLAIM', KEYS[2], ARGV[1], ARGV[2], 0, pend[2], 'JUSTID')
+return 1
+)lua";
+
+// KEYS: job. Sets the refunded mark once; 1 = this call set it. (HSETNX alone would create a hash for an
+// expired job.)
+constexpr const char* kMarkRefunded = R"lua(
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+return redis.call('HSETNX', KEYS[1], 'refunded', '1')
+)lua";
+
+// KEYS: job, version. ARGV: webhook state JSON. Written although the job is final (update() refuses that);
+// the hash keeps its expiry.
+constexpr const char* kWebhookState = R"lua(
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'webhook', ARGV[1])
+redis.call('INCR', KEYS[2])
+return 1
+)lua";
+
+// KEYS: job, hooks stream, version. ARGV: group. The hooks are done: not pending, the entry retired.
+constexpr const char* kFinishHooks = R"lua(
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local hs = redis.call('HGET', KEYS[1], 'hsid')
+redis.call('HSET', KEYS[1], 'hooks_pending', '0')
+if hs and hs ~= '' then
+  redis.call('XACK', KEYS[2], ARGV[1], hs)
+  redis.call('XDEL', KEYS[2], hs)
+end
+redis.call('INCR', KEYS[3])
+return 1
 )lua";
 
 // KEYS: job, stream. ARGV: group, prefix. Queued jobs whose entries come before this one and after the
@@ -266,11 +332,13 @@ RedisJobStore::RedisJobStore(const std::string& url, RedisJobStoreOptions opts)
 RedisJobStore::~RedisJobStore() = default;
 
 void RedisJobStore::ensure_group(RedisConnection& c) {
-    try {
-        // From "0": a group created after jobs were queued still delivers them.
-        c.command({"XGROUP", "CREATE", key("queue"), opts_.group, "0", "MKSTREAM"});
-    } catch (const RedisError& e) {
-        if (e.io || std::string(e.what()).find("BUSYGROUP") == std::string::npos) throw;
+    // From "0": a group created after jobs were queued (or finished) still delivers them.
+    for (const auto& [stream, group] : {std::pair{key("queue"), opts_.group}, std::pair{key("hooks"), opts_.hooks_group}}) {
+        try {
+            c.command({"XGROUP", "CREATE", stream, group, "0", "MKSTREAM"});
+        } catch (const RedisError& e) {
+            if (e.io || std::string(e.what()).find("BUSYGROUP") == std::string::npos) throw;
+        }
     }
 }
 
@@ -432,7 +500,7 @@ std::vector<JobRecord> RedisJobStore::list(std::optional<JobState> state) {
 std::vector<JobRecord> RedisJobStore::delete_finished_before(double cutoff) {
     return locked([&](RedisConnection& c) {
         std::vector<JobRecord> out;
-        const RedisReply r = c.eval(kSweep, {key("finished")}, {opts_.prefix, num(cutoff), "500"});
+        const RedisReply r = c.eval(kSweep, {key("finished")}, {opts_.prefix, num(cutoff), "500", opts_.hooks_group});
         const auto& a = r.as_array();
         for (size_t i = 0; i + 1 < a.size(); i += 2) {
             JobRecord j;
@@ -442,6 +510,69 @@ std::vector<JobRecord> RedisJobStore::delete_finished_before(double cutoff) {
             out.push_back(std::move(j));
         }
         return out;
+    });
+}
+
+std::vector<JobRecord> RedisJobStore::take_hooks(const std::string& consumer, double, double idle_s, int max) {
+    TC_CHECK(!consumer.empty(), "take_hooks(): a consumer name is required");
+    const int64_t idle_ms = std::max<int64_t>(1, int64_t(idle_s * 1000));
+    const std::string count = std::to_string(std::max(1, max));
+    return locked([&](RedisConnection& c) {
+        std::vector<std::pair<std::string, std::string>> entries;  // (entry id, job id)
+        auto collect = [&](const RedisReply& list) {
+            for (const auto& e : list.as_array())
+                entries.emplace_back(e.at(0).as_string(), e.at(1).is_nil() ? "" : entry_job_id(e.at(1)));
+        };
+        // Entries another consumer (or an earlier process of this one) left idle: their holder died. The cursor
+        // continues over calls, so entries held and renewed by live consumers do not hide idle ones behind.
+        {
+            const RedisReply r = c.command({"XAUTOCLAIM", key("hooks"), opts_.hooks_group, consumer,
+                                            std::to_string(idle_ms), hooks_cursor_, "COUNT", count});
+            hooks_cursor_ = r.at(0).as_string();
+            collect(r.at(1));
+        }
+        // Then new entries, each delivered to one consumer of the group.
+        {
+            const RedisReply r = c.command({"XREADGROUP", "GROUP", opts_.hooks_group, consumer, "COUNT", count,
+                                            "STREAMS", key("hooks"), ">"});
+            if (!r.is_nil())
+                for (const auto& stream : r.as_array()) collect(stream.at(1));
+        }
+        std::vector<JobRecord> out;
+        for (const auto& [sid, id] : entries) {
+            if (id.empty()) {  // deleted meanwhile, or not ours: retire it
+                c.command({"XACK", key("hooks"), opts_.hooks_group, sid});
+                c.command({"XDEL", key("hooks"), sid});
+                continue;
+            }
+            const RedisReply r = c.eval(kTakeHook, {key("job:" + id), key("hooks")}, {opts_.hooks_group, sid});
+            if (r.is_nil()) continue;
+            if (auto j = parse_record(r)) out.push_back(std::move(*j));
+        }
+        return out;
+    });
+}
+
+bool RedisJobStore::renew_hooks(const std::string& consumer, const std::string& id, double) {
+    return locked([&](RedisConnection& c) {
+        return c.eval(kRenewHook, {key("job:" + id), key("hooks")}, {opts_.hooks_group, consumer}).as_integer() == 1;
+    });
+}
+
+bool RedisJobStore::mark_refunded(const std::string& id) {
+    return locked([&](RedisConnection& c) { return c.eval(kMarkRefunded, {key("job:" + id)}, {}).as_integer() == 1; });
+}
+
+bool RedisJobStore::set_webhook_state(const std::string& id, const std::string& state_json) {
+    return locked([&](RedisConnection& c) {
+        return c.eval(kWebhookState, {key("job:" + id), key("version")}, {state_json}).as_integer() == 1;
+    });
+}
+
+void RedisJobStore::finish_hooks(const std::string& id) {
+    locked([&](RedisConnection& c) {
+        c.eval(kFinishHooks, {key("job:" + id), key("hooks"), key("version")}, {opts_.hooks_group});
+        return 0;
     });
 }
 

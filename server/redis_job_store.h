@@ -9,6 +9,11 @@
 //   finished       sorted set "<id> <output>" scored by finished_at (the retention sweep deletes the files)
 //   version        counter bumped by every change (pollers of other processes wake on it)
 //   worker:<id>    heartbeat JSON with a TTL; workers = set of ids that beat recently
+//   hooks          stream of {id}: the after-finish outbox (job_store.h take_hooks), one entry per finished job,
+//                  XADDed by the script that finishes it; consumer group "api": the API nodes (never workers)
+//                  read it (XREADGROUP), hold an entry while its webhook retries (renewed with XCLAIM), take over
+//                  the entries of a node that died (XAUTOCLAIM), and XACK + XDEL it when done. The job hash
+//                  keeps hooks_pending, hsid (its entry), refunded (HSETNX-like, once) and webhook (the state).
 // Every multi-key change runs as one Lua script (atomic on the server). Writers are guarded: a finished job is
 // final, and a worker whose claim was taken over cannot overwrite the new owner's record. The store records;
 // the JobManager decides (server/jobs.h). Thread-safe: one connection behind a mutex.
@@ -26,6 +31,7 @@ struct RedisJobStoreOptions {
     std::string prefix = "tooncrafter:";
     std::string group = "workers";   // the stream's consumer group
     std::string consumer;            // this worker's id (claims); "" = an API node (never claims)
+    std::string hooks_group = "api"; // the outbox stream's consumer group (the API nodes' finishers)
     double retention_s = 3600;       // finished jobs' keys expire this long after finishing
     RedisOptions redis;
 };
@@ -57,6 +63,12 @@ public:
     std::string health_error() override;
     std::string describe() const override { return url_; }
 
+    std::vector<JobRecord> take_hooks(const std::string& consumer, double now, double idle_s, int max) override;
+    bool renew_hooks(const std::string& consumer, const std::string& id, double now) override;
+    bool mark_refunded(const std::string& id) override;
+    bool set_webhook_state(const std::string& id, const std::string& state_json) override;
+    void finish_hooks(const std::string& id) override;
+
     // Stream facts for metrics and the autoscaler docs: entries not yet delivered, and delivered but not acked.
     struct StreamInfo {
         int64_t length = 0, pending = 0, lag = 0;
@@ -79,6 +91,7 @@ private:
     std::mutex mu_;
     RedisConnection conn_;
     uint64_t group_ready_for_ = 0;  // connects() value when the group was last ensured
+    std::string hooks_cursor_ = "0-0";  // XAUTOCLAIM position in the outbox's pending entries (guarded by mu_)
 };
 
 }  // namespace tc::server

@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "server/error_mapping.h"
+#include "server/finisher.h"
 #include "server/http_error.h"
 #include "server/image_input.h"
 #include "server/params.h"
@@ -166,6 +167,17 @@ json metrics_of(const JobRecord& j) {
     return m;
 }
 
+// The request's webhook as the status shows it (finisher.h has the stored shape): the delivery state the
+// finisher stored, or, before it took the job, "pending" with no deliveries. Absent without a webhook.
+std::optional<json> webhook_json(const JobRecord& j) {
+    json st = j.webhook.empty() ? json() : json::parse(j.webhook, nullptr, false);
+    if (st.is_object()) return st;
+    const json p = json::parse(j.params, nullptr, false);
+    const std::string url = p.is_object() ? p.value("webhook", std::string()) : std::string();
+    if (url.empty()) return std::nullopt;
+    return json{{"url_host", url_host(url)}, {"state", "pending"}, {"deliveries", json::array()}};
+}
+
 json status_json(ServerContext& ctx, const JobRecord& j) {
     json s{{"request_id", j.id}, {"status", job_state_name(j.state)}, {"metrics", metrics_of(j)}};
     if (j.state == JobState::Queued) s["queue_position"] = ctx.jobs.queue_position(j.id);
@@ -173,6 +185,7 @@ json status_json(ServerContext& ctx, const JobRecord& j) {
         s["progress"] = json{{"stage", j.stage}, {"step", j.step}, {"total", j.total_steps}, {"segment", j.segment}};
     if (j.state == JobState::Failed) s["error"] = j.error;
     if (j.state == JobState::Completed) s["output"] = output_url(ctx, j);
+    if (auto w = webhook_json(j)) s["webhook"] = *w;
     return s;
 }
 
@@ -317,12 +330,28 @@ void post_v1(ServerContext& ctx, const httplib::Request& req, httplib::Response&
         j = ctx.jobs.get(s.job.id);
         if (!j) throw_http(500, "the request disappeared before it finished");
         if (j->state == JobState::Completed || j->state == JobState::Failed) break;
-        if (ctx.stopping) not_ready("the server is shutting down; request " + j->id + " will run after restart");
+        if (ctx.stopping)
+            not_ready(ctx.jobs.shared() ? "this API node is shutting down; request " + j->id +
+                                              " goes on: poll /v2/requests/" + j->id + "/status on another node"
+                                        : "the server is shutting down; request " + j->id + " will run after restart");
         if (std::chrono::steady_clock::now() > deadline)
             throw_http(504, "timed out waiting for the result; poll /v2/requests/" + j->id + "/status");
         ctx.jobs.wait_for_change(seen, std::chrono::milliseconds(500));
     }
     if (ctx.keys && j->state == JobState::Failed) {
+        // The refund is an after-finish hook (server/finisher.h), run just after the job finished, maybe by
+        // another process: wait a little for it so x-remaining-credits includes it (bounded: the header is
+        // advisory and the failure is the answer).
+        const auto refund_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (j->hooks_pending && !j->refunded && !ctx.stopping &&
+               std::chrono::steady_clock::now() < refund_deadline) {
+            const uint64_t seen = ctx.jobs.version();
+            auto now = ctx.jobs.get(j->id);
+            if (!now) break;
+            j = now;
+            if (!j->hooks_pending || j->refunded) break;
+            ctx.jobs.wait_for_change(seen, std::chrono::milliseconds(250));
+        }
         const json p = json::parse(j->params);
         s.remaining_credits = ctx.keys->credits(p.value("key_id", std::string()));
     }
@@ -347,6 +376,7 @@ void get_status(ServerContext& ctx, const httplib::Request& req, httplib::Respon
 void get_result(ServerContext& ctx, const httplib::Request& req, httplib::Response& res) {
     const JobRecord j = find_job(ctx, req, req.matches[1]);
     json r{{"request_id", j.id}, {"status", job_state_name(j.state)}, {"metrics", metrics_of(j)}};
+    if (auto w = webhook_json(j)) r["webhook"] = *w;
     if (j.state == JobState::Completed) {
         const GenerationParams p = params_from_json(json::parse(j.params));
         if (p.base64) r["output"] = base64_encode(ctx.jobs.artifacts().read(j.output));
@@ -569,7 +599,17 @@ void register_routes(httplib::Server& svr, ServerContext& ctx) {
     // [^/]+ keeps the id one path segment; the handlers then accept only 32 hex characters.
     svr.Get(R"(/v2/requests/([^/]+)/status)", bind(get_status));
     svr.Get(R"(/v2/requests/([^/]+)/events)", bind(get_events));
-    svr.Post(R"(/v2/requests/([^/]+)/cancel)", bind(post_cancel));
+    // Cancel takes no body. Registered with a content reader so httplib does not insist on reading one:
+    // `curl -X POST .../cancel` sends neither Content-Length nor a body, which httplib's own body reading
+    // answers with 400. A body that is sent anyway is read and ignored (keep-alive needs it consumed).
+    svr.Post(R"(/v2/requests/([^/]+)/cancel)",
+             [c](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& content) {
+                 guarded([c, &content](const httplib::Request& rq, httplib::Response& rs) {
+                     if (rq.has_header("Content-Length") || rq.has_header("Transfer-Encoding"))
+                         content([](const char*, size_t) { return true; });
+                     post_cancel(*c, rq, rs);
+                 })(req, res);
+             });
     svr.Get(R"(/v2/requests/([^/]+))", bind(get_result));
     svr.Get(R"(/files/([^/]+))", bind(get_file));
     // Service routes.

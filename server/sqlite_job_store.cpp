@@ -4,6 +4,8 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
+
 #include "core/error.h"
 
 namespace tc::server {
@@ -28,9 +30,15 @@ JobState parse_job_state(const std::string& n) {
 
 namespace {
 
-constexpr const char* kColumns =
+// The columns update() and create() write, in bind_fields order after id.
+constexpr const char* kWriteColumns =
     "id, state, params, created_at, started_at, finished_at, attempts, stage, step, total_steps, segment, error, "
     "output, output_mime, output_bytes, idempotency_key, body_hash, cancel_requested";
+// What read_row reads: the written columns, then the store-managed after-finish hook columns (schema 2).
+constexpr const char* kColumns =
+    "id, state, params, created_at, started_at, finished_at, attempts, stage, step, total_steps, segment, error, "
+    "output, output_mime, output_bytes, idempotency_key, body_hash, cancel_requested, hooks_pending, refunded, "
+    "webhook";
 
 class Stmt {
 public:
@@ -99,6 +107,9 @@ JobRecord read_row(const Stmt& s) {
     j.idempotency_key = s.text(15);
     j.body_hash = s.text(16);
     j.cancel_requested = s.integer(17) != 0;
+    j.hooks_pending = s.integer(18) != 0;
+    j.refunded = s.integer(19) != 0;
+    j.webhook = s.text(20);
     return j;
 }
 
@@ -157,6 +168,19 @@ SqliteJobStore::SqliteJobStore(const std::string& path) {
         exec("PRAGMA user_version = 1");
         exec("COMMIT");
     }
+    if (version < 2) {
+        // Schema 2: the after-finish outbox (job_store.h take_hooks ...). Jobs finished under schema 1 had their
+        // hooks run in-process already: they start not pending.
+        exec("BEGIN");
+        exec("ALTER TABLE jobs ADD COLUMN hooks_pending INTEGER NOT NULL DEFAULT 0");
+        exec("ALTER TABLE jobs ADD COLUMN refunded INTEGER NOT NULL DEFAULT 0");
+        exec("ALTER TABLE jobs ADD COLUMN webhook TEXT NOT NULL DEFAULT ''");
+        exec("ALTER TABLE jobs ADD COLUMN hooks_owner TEXT NOT NULL DEFAULT ''");
+        exec("ALTER TABLE jobs ADD COLUMN hooks_claimed_at REAL NOT NULL DEFAULT 0");
+        exec("CREATE INDEX IF NOT EXISTS jobs_hooks ON jobs(hooks_pending, finished_at)");
+        exec("PRAGMA user_version = 2");
+        exec("COMMIT");
+    }
 }
 
 SqliteJobStore::~SqliteJobStore() = default;
@@ -171,7 +195,7 @@ void SqliteJobStore::exec(const char* sql) {
 
 void SqliteJobStore::create(const JobRecord& j) {
     std::lock_guard lk(mu_);
-    Stmt s(db_.get(), std::string("INSERT INTO jobs (") + kColumns +
+    Stmt s(db_.get(), std::string("INSERT INTO jobs (") + kWriteColumns +
                           ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18)");
     s.bind(1, j.id);
     bind_fields(s, 2, j);
@@ -199,7 +223,12 @@ bool SqliteJobStore::update(const JobRecord& j) {
     Stmt s(db_.get(),
            "UPDATE jobs SET state=?2, params=?3, created_at=?4, started_at=?5, finished_at=?6, attempts=?7, stage=?8,"
            " step=?9, total_steps=?10, segment=?11, error=?12, output=?13, output_mime=?14, output_bytes=?15,"
-           " idempotency_key=?16, body_hash=?17, cancel_requested=?18 WHERE id=?1");
+           " idempotency_key=?16, body_hash=?17, cancel_requested=?18,"
+           // The hooks become pending in this same statement when the job finishes (SET expressions read the
+           // row as it was, so `state` here is the old state): a finish is never recorded without its hooks.
+           " hooks_pending = CASE WHEN ?2 IN ('COMPLETED','FAILED') AND state NOT IN ('COMPLETED','FAILED')"
+           " THEN 1 ELSE hooks_pending END"
+           " WHERE id=?1");
     s.bind(1, j.id);
     bind_fields(s, 2, j);
     s.step();
@@ -258,6 +287,65 @@ std::vector<JobRecord> SqliteJobStore::delete_finished_before(double cutoff) {
         d.step();
     }
     return out;
+}
+
+std::vector<JobRecord> SqliteJobStore::take_hooks(const std::string& consumer, double now, double idle_s, int max) {
+    std::lock_guard lk(mu_);
+    exec("BEGIN IMMEDIATE");
+    try {
+        std::vector<JobRecord> out;
+        {
+            // One process owns this file, so a hold by another consumer name is a dead process's (the server
+            // was restarted): taken at once. This consumer's own holds are taken again only when it stopped
+            // renewing them (a lost hook).
+            Stmt s(db_.get(), std::string("SELECT ") + kColumns +
+                                  " FROM jobs WHERE hooks_pending=1 AND (hooks_owner<>?1 OR hooks_claimed_at<?2)"
+                                  " ORDER BY finished_at, rowid LIMIT ?3");
+            s.bind(1, consumer).bind(2, now - idle_s).bind(3, int64_t(std::max(1, max)));
+            while (s.step()) out.push_back(read_row(s));
+        }
+        for (const auto& j : out) {
+            Stmt u(db_.get(), "UPDATE jobs SET hooks_owner=?2, hooks_claimed_at=?3 WHERE id=?1");
+            u.bind(1, j.id).bind(2, consumer).bind(3, now);
+            u.step();
+        }
+        exec("COMMIT");
+        return out;
+    } catch (...) {
+        sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+        throw;
+    }
+}
+
+bool SqliteJobStore::renew_hooks(const std::string& consumer, const std::string& id, double now) {
+    std::lock_guard lk(mu_);
+    Stmt s(db_.get(), "UPDATE jobs SET hooks_claimed_at=?3 WHERE id=?1 AND hooks_owner=?2 AND hooks_pending=1");
+    s.bind(1, id).bind(2, consumer).bind(3, now);
+    s.step();
+    return sqlite3_changes(db_.get()) > 0;
+}
+
+bool SqliteJobStore::mark_refunded(const std::string& id) {
+    std::lock_guard lk(mu_);
+    Stmt s(db_.get(), "UPDATE jobs SET refunded=1 WHERE id=?1 AND refunded=0");
+    s.bind(1, id);
+    s.step();
+    return sqlite3_changes(db_.get()) > 0;
+}
+
+bool SqliteJobStore::set_webhook_state(const std::string& id, const std::string& state_json) {
+    std::lock_guard lk(mu_);
+    Stmt s(db_.get(), "UPDATE jobs SET webhook=?2 WHERE id=?1");
+    s.bind(1, id).bind(2, state_json);
+    s.step();
+    return sqlite3_changes(db_.get()) > 0;
+}
+
+void SqliteJobStore::finish_hooks(const std::string& id) {
+    std::lock_guard lk(mu_);
+    Stmt s(db_.get(), "UPDATE jobs SET hooks_pending=0, hooks_owner='', hooks_claimed_at=0 WHERE id=?1");
+    s.bind(1, id);
+    s.step();
 }
 
 int64_t SqliteJobStore::count(JobState state) {

@@ -1,6 +1,8 @@
 // The SQLite job store of `tooncrafter serve` (DESIGN.md section 6): one file under --data-dir, WAL mode
 // (readers never block the writer), a busy timeout, schema version in PRAGMA user_version. One connection
 // guarded by a mutex: the server's writes are small and few (one worker), so that is simplest and safe.
+// The after-finish outbox (job_store.h take_hooks): a row's hooks_pending is set by the UPDATE that finishes it;
+// hooks_owner / hooks_claimed_at record which finisher holds the hooks since when.
 #pragma once
 
 #include <memory>
@@ -29,7 +31,15 @@ public:
     int64_t queue_position(const std::string& id) override;
     std::string describe() const override { return "sqlite"; }
 
-    static constexpr int kSchemaVersion = 1;
+    std::vector<JobRecord> take_hooks(const std::string& consumer, double now, double idle_s, int max) override;
+    bool renew_hooks(const std::string& consumer, const std::string& id, double now) override;
+    bool mark_refunded(const std::string& id) override;
+    bool set_webhook_state(const std::string& id, const std::string& state_json) override;
+    void finish_hooks(const std::string& id) override;
+
+    // 1: jobs; 2: the after-finish outbox columns (hooks_pending, refunded, webhook, hooks_owner,
+    // hooks_claimed_at). An older file is migrated when opened.
+    static constexpr int kSchemaVersion = 2;
 
 private:
     struct DbDeleter {

@@ -64,6 +64,10 @@ int64_t unix_now() {
     return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
+double unix_now_precise() {
+    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
 }  // namespace
 
 WebhookSender::WebhookSender(FetchPolicy policy, std::vector<double> backoff_s)
@@ -84,19 +88,41 @@ WebhookSender::~WebhookSender() {
 
 void WebhookSender::send(const std::string& request_id, const std::string& url, const std::string& secret,
                          const std::string& event_type, const std::string& body_json) {
+    send(WebhookMessage{request_id, url, secret, event_type, body_json, "", 0, 0});
+}
+
+void WebhookSender::send(WebhookMessage wm) {
+    if (wm.msg_id.empty()) wm.msg_id = new_message_id();
+    if (wm.attempts_done >= max_attempts()) {
+        // Resumed after its last attempt was made but before the outcome was stored: nothing left to try.
+        if (observer_) {
+            WebhookAttempt a;
+            a.delivery = WebhookDelivery{wm.attempts_done, unix_now(), 0, "no attempts left"};
+            a.next = WebhookAttempt::Next::GaveUp;
+            observer_(wm, a);
+        }
+        return;
+    }
     Message m;
-    m.request_id = request_id;
-    m.url = url;
-    m.secret = secret;
-    m.event_type = event_type;
-    m.body = body_json;
-    m.msg_id = new_message_id();
-    m.due = std::chrono::steady_clock::now();
+    const double wait_s = std::max(0.0, wm.due_unix - unix_now_precise());
+    m.due = std::chrono::steady_clock::now() +
+            std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(wait_s));
+    m.m = std::move(wm);
     {
         std::lock_guard<std::mutex> lock(mu_);
+        dropped_.erase(m.m.request_id);
         pending_.push_back(std::move(m));
     }
     cv_.notify_all();
+}
+
+void WebhookSender::cancel(const std::string& request_id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    const auto before = pending_.size();
+    pending_.erase(std::remove_if(pending_.begin(), pending_.end(),
+                                  [&](const Message& m) { return m.m.request_id == request_id; }),
+                   pending_.end());
+    if (pending_.size() == before && in_flight_ > 0) dropped_.insert(request_id);
 }
 
 std::vector<WebhookDelivery> WebhookSender::log(const std::string& request_id) const {
@@ -127,24 +153,42 @@ void WebhookSender::run() {
         pending_.erase(next);
         ++in_flight_;
         lock.unlock();
-        attempt(m);  // the network call runs without the lock
+        const WebhookAttempt a = attempt(m);  // the network call runs without the lock
+        // An attempt aborted by the shutdown is not an attempt: whoever resumes the delivery makes it again.
+        bool keep = !stop_;
+        if (keep) {
+            {
+                std::lock_guard<std::mutex> g(mu_);
+                log_[m.m.request_id].push_back(a.delivery);
+            }
+            if (observer_) {
+                try {
+                    keep = observer_(m.m, a);
+                } catch (const std::exception&) {
+                    keep = true;  // the observer could not store the outcome: keep retrying regardless
+                }
+            }
+        }
         lock.lock();
         --in_flight_;
-        const bool retry = m.attempts_done > 0 && m.attempts_done <= static_cast<int>(backoff_s_.size());
-        if (retry && !stop_) {
+        if (dropped_.erase(m.m.request_id) > 0) keep = false;
+        if (keep && a.next == WebhookAttempt::Next::Retry && !stop_) {
             m.due = std::chrono::steady_clock::now() +
                     std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                        std::chrono::duration<double>(backoff_s_[static_cast<size_t>(m.attempts_done - 1)]));
+                        std::chrono::duration<double>(backoff_s_[static_cast<size_t>(m.m.attempts_done - 1)]));
             pending_.push_back(std::move(m));
         }
     }
 }
 
-// One delivery attempt. Leaves m.attempts_done = 0 on success or an unacceptable URL (no retry), the attempt
-// number otherwise.
-void WebhookSender::attempt(Message& m) {
+// One delivery attempt; m.m.attempts_done counts it. Delivered on a 2xx; GaveUp for an unacceptable URL or
+// when the schedule is spent; Retry otherwise.
+WebhookAttempt WebhookSender::attempt(Message& msg) {
+    WebhookMessage& m = msg.m;
     const int number = ++m.attempts_done;
-    WebhookDelivery d{number, unix_now(), 0, {}};
+    WebhookAttempt a;
+    a.delivery = WebhookDelivery{number, unix_now(), 0, {}};
+    WebhookDelivery& d = a.delivery;
     bool permanent = false;  // the URL is unacceptable: no retry
     try {
         HttpRequest req;
@@ -166,12 +210,15 @@ void WebhookSender::attempt(Message& m) {
     } catch (const std::exception& e) {
         d.error = e.what();
     }
-    const bool ok = d.error.empty();
-    {
-        std::lock_guard<std::mutex> lock(mu_);
-        log_[m.request_id].push_back(d);
+    if (d.error.empty()) {
+        a.next = WebhookAttempt::Next::Delivered;
+    } else if (permanent || number > static_cast<int>(backoff_s_.size())) {
+        a.next = WebhookAttempt::Next::GaveUp;
+    } else {
+        a.next = WebhookAttempt::Next::Retry;
+        a.next_at_unix = unix_now_precise() + backoff_s_[static_cast<size_t>(number - 1)];
     }
-    if (ok || permanent) m.attempts_done = 0;
+    return a;
 }
 
 void WebhookSender::forget(const std::string& request_id) {

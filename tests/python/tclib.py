@@ -358,3 +358,70 @@ class Worker:
         if self.log:
             self.log.close()
             self.log = None
+
+
+# ---- additions for the after-finish hook suites (helper A): a webhook receiver ----------------------------------
+
+class WebhookReceiver:
+    """A loopback HTTP server (a thread) that records every POST (headers with lower-case names, body) and
+    answers 500 to the first `fail_first` of them, then 200. The tooncrafter server must run with
+    --allow-private-fetch 127.0.0.1/32 to reach it. url + "/hook" is a webhook URL."""
+
+    def __init__(self, fail_first=0):
+        import http.server
+        import threading
+        self.fail_first = fail_first
+        self._hits = []
+        self._lock = threading.Lock()
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 (http.server's naming)
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n)
+                with receiver._lock:
+                    receiver._hits.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                    status = 500 if len(receiver._hits) <= receiver.fail_first else 200
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def hits(self):
+        """[(headers, body bytes)] in arrival order."""
+        with self._lock:
+            return list(self._hits)
+
+    def wait_hits(self, n, timeout=600):
+        """Until at least n deliveries arrived (the timeout only stops a hang); returns hits()."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and len(self.hits()) < n:
+            time.sleep(0.05)
+        return self.hits()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def verify_webhook_signature(secret, headers, body):
+    """True when headers carry a Standard Webhooks signature of body under secret ("whsec_" + base64 = those
+    bytes, else the raw string)."""
+    import base64
+    import hashlib
+    import hmac
+    key = base64.b64decode(secret[len("whsec_"):]) if secret.startswith("whsec_") else secret.encode()
+    signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + body
+    expected = "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    return any(hmac.compare_digest(expected, s) for s in headers.get("webhook-signature", "").split(" "))

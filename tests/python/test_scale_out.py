@@ -10,7 +10,10 @@ What must hold:
 - cancel through the API node reaches the worker process (FAILED "cancelled");
 - the API node killed and another started (another port and data dir): status and results still served;
 - Redis killed (SIGKILL) and restarted with its AOF while jobs are queued and running: no accepted job is
-  lost, all complete.
+  lost, all complete;
+- with auth (the API node replaced by one with keys), a job that FAILS on a worker (its image URL answers 404)
+  is refunded by the API node and its webhook delivered, signed, to a local receiver; its status shows the
+  delivery log (server/finisher.h: the after-finish hooks run on API nodes, never on workers).
 
 Requests are small (2 keyframes of 256x256, 1-2 steps). Timeouts only stop hangs (CI runs this under ASan on
 2 cores).
@@ -81,8 +84,10 @@ class ScaleOutTest(unittest.TestCase):
         # Two CPU workers share the test machine: one OpenMP thread each (spinning thread pools of two
         # processes on the same cores would slow both many times over).
         env = {"OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "passive"}
+        # (--allow-private-fetch: the image URL of test_6 is on a loopback server.)
         cls.workers[wid] = tclib.Worker(cls.tmp, cls.redis.url, cls.storage, wid, "--model", "demo",
-                                        "--claim-idle", CLAIM_IDLE, "--heartbeat", "0.5", env=env).start()
+                                        "--claim-idle", CLAIM_IDLE, "--heartbeat", "0.5",
+                                        "--allow-private-fetch", "127.0.0.1/32", env=env).start()
 
     # ---- helpers ---------------------------------------------------------------------------------------------
 
@@ -232,6 +237,82 @@ class ScaleOutTest(unittest.TestCase):
             self.assert_result_served(rid)
         code, h = self.health()
         self.assertEqual(code, 200, h)
+
+    def test_6_failed_on_a_worker_refunded_and_webhook_delivered_by_the_api_node(self):
+        images = tclib.StaticHttpServer()  # every path answers 404
+        rx = tclib.WebhookReceiver(fail_first=0)
+        try:
+            # The last test: the API node is replaced by one with API keys. Keys of API nodes over --queue live
+            # where `tooncrafter keys --queue` (or TOONCRAFTER_QUEUE) puts them; tclib's helpers run `keys` with
+            # that variable set, so they reach the same store as the node whichever way it keeps them.
+            self.api.stop()
+            data = os.path.join(self.tmp, "api-auth")
+            os.makedirs(data, exist_ok=True)
+            with queue_env(self.redis.url):
+                key = tclib.create_key(data, name="scale-refund", credits=10)
+            type(self).api = tclib.Server(data, "--queue", self.redis.url, "--storage", self.storage,
+                                          "--allow-private-fetch", "127.0.0.1/32").start()
+            hdr = {"x-api-key": key}
+            code, h, raw = tclib.http("POST", self.api.url + "/v2/tooncrafter",
+                                      payload(image_2=images.url + "/gone.png", webhook=rx.url + "/hook"), headers=hdr)
+            self.assertEqual(code, 200, raw[:300])
+            self.assertEqual(h.get("x-remaining-credits"), "9")  # 2 keyframes: 1 credit
+            rid = json.loads(raw)["request_id"]
+            _, st = tclib.wait_status(f"{self.api.url}/v2/requests/{rid}/status", headers=hdr, timeout=WAIT_S)
+            self.assertEqual(st["status"], "FAILED", st)
+            self.assertEqual(st["error"], "image_2: fetching the URL returned HTTP 404")
+            # Refunded by the API node (the worker that failed it has no key store).
+            deadline = time.monotonic() + WAIT_S
+            while True:
+                with queue_env(self.redis.url):
+                    credits = tclib.key_credits(data)["scale-refund"]
+                if credits == 10:
+                    break
+                self.assertLess(time.monotonic(), deadline, f"not refunded: {credits} credits")
+                time.sleep(0.2)
+            hits = rx.wait_hits(1, timeout=WAIT_S)
+            self.assertEqual(len(hits), 1, hits)
+            headers, body = hits[0]
+            self.assertEqual(headers["webhook-id"], "msg_" + rid)
+            self.assertEqual(headers["webhook-event"], "request.failed")
+            self.assertRegex(headers["webhook-signature"], r"^v1,[A-Za-z0-9+/]{43}=$")  # HMAC-SHA256, base64
+            self.assertRegex(headers["webhook-timestamp"], r"^\d+$")
+            doc = json.loads(body)
+            self.assertEqual(doc["type"], "request.failed")
+            self.assertEqual(doc["data"]["request_id"], rid)
+            self.assertEqual(doc["data"]["error"], st["error"])
+            # The delivery log in the status.
+            deadline = time.monotonic() + WAIT_S
+            while True:
+                w = tclib.wait_status(f"{self.api.url}/v2/requests/{rid}/status", headers=hdr)[1].get("webhook", {})
+                if w.get("state") != "pending":
+                    break
+                self.assertLess(time.monotonic(), deadline, w)
+                time.sleep(0.1)
+            self.assertEqual(w["state"], "delivered", w)
+            self.assertEqual(len(w["deliveries"]), 1, w)
+            self.assertEqual(w["deliveries"][0]["http_status"], 200)
+            self.assertEqual(w["url_host"], f"127.0.0.1:{rx.port}")
+        finally:
+            images.close()
+            rx.close()
+
+
+class queue_env:
+    """TOONCRAFTER_QUEUE set for the `tooncrafter keys` runs inside the block (helpers pass os.environ on)."""
+
+    def __init__(self, url):
+        self.url = url
+
+    def __enter__(self):
+        self.old = os.environ.get("TOONCRAFTER_QUEUE")
+        os.environ["TOONCRAFTER_QUEUE"] = self.url
+
+    def __exit__(self, *exc):
+        if self.old is None:
+            os.environ.pop("TOONCRAFTER_QUEUE", None)
+        else:
+            os.environ["TOONCRAFTER_QUEUE"] = self.old
 
 
 if __name__ == "__main__":

@@ -13,6 +13,10 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include "engine/engine.h"
 #include "server/artifacts.h"
 #include "server/auth.h"
@@ -317,7 +321,9 @@ TEST(HttpApi, FailedIs422AndRefundsCancelStopsTheWork) {
     r = c.Get(("/v2/requests/" + bad).c_str());
     EXPECT_EQ(r->status, 422);
     EXPECT_TRUE(parse(r).contains("error"));
-    EXPECT_EQ(s.server->keys()->credits(key_id), 100);  // refunded
+    // Refunded by the after-finish hooks (server/finisher.h), just after the job finished (60 s: a hang guard).
+    for (int i = 0; i < 3000 && s.server->keys()->credits(key_id) != 100; ++i) std::this_thread::sleep_for(20ms);
+    EXPECT_EQ(s.server->keys()->credits(key_id), 100);
 
     // Cancel a long job once it is denoising: FAILED "cancelled" within about one step.
     r = c.Post("/v2/tooncrafter", body(200).dump(), "application/json");
@@ -431,8 +437,45 @@ TEST(HttpApi, ImageUrlsAndWebhook) {
         EXPECT_EQ(h["data"]["request_id"], id);
         EXPECT_EQ(hook_sig.rfind("v1,", 0), 0u);
     }
+    // The delivery log is part of the request's status (and result) once the finisher stored it.
+    json w;
+    for (int i = 0; i < 3000; ++i) {  // 60 s: a hang guard
+        w = parse(c.Get(("/v2/requests/" + id + "/status").c_str())).value("webhook", json());
+        if (w.is_object() && w.value("state", "") == "delivered") break;
+        std::this_thread::sleep_for(20ms);
+    }
+    EXPECT_EQ(w.value("state", ""), "delivered") << w.dump();
+    EXPECT_EQ(w.value("url_host", ""), "127.0.0.1:" + std::to_string(port));
+    EXPECT_EQ(w.value("webhook_id", ""), "msg_" + id);
+    ASSERT_EQ(w["deliveries"].size(), 1u) << w.dump();
+    EXPECT_EQ(w["deliveries"][0]["http_status"], 204);
+    EXPECT_EQ(w["deliveries"][0]["attempt"], 1);
+    EXPECT_EQ(parse(c.Get(("/v2/requests/" + id).c_str()))["webhook"], w);
     origin.stop();
     t.join();
+
+    // `curl -X POST .../cancel`: no body, no Content-Length, no Content-Type. Cancel takes no body, so this is
+    // answered at once (a finished job: its status), not a 400 after httplib waited for a body.
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(uint16_t(s.server->port()));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    const std::string raw = "POST /v2/requests/" + id + "/cancel HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: */*\r\n\r\n";
+    ASSERT_EQ(send(fd, raw.data(), raw.size(), 0), ssize_t(raw.size()));
+    std::string answer;
+    char buf[4096];
+    for (;;) {
+        const ssize_t n = recv(fd, buf, sizeof buf, 0);
+        if (n <= 0) break;
+        answer.append(buf, size_t(n));
+        if (answer.find("\r\n\r\n") != std::string::npos && answer.find("\"cancel_requested\"") != std::string::npos)
+            break;
+    }
+    close(fd);
+    EXPECT_EQ(answer.rfind("HTTP/1.1 200", 0), 0u) << answer.substr(0, 300);
+    EXPECT_NE(answer.find("\"COMPLETED\""), std::string::npos) << answer.substr(0, 300);
 }
 
 }  // namespace

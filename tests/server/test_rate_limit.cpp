@@ -1,4 +1,4 @@
-// RateLimiter (server/rate_limit.h): token buckets per key, driven by a fake clock.
+// LocalRateLimiter (server/rate_limit.h): token buckets per key, driven by a fake clock.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -9,12 +9,12 @@
 #include "core/error.h"
 #include "server/rate_limit.h"
 
-using tc::server::RateLimiter;
+using tc::server::LocalRateLimiter;
 
 namespace {
 struct FakeClock {
     double now = 1000.0;
-    RateLimiter::Clock fn() {
+    LocalRateLimiter::Clock fn() {
         return [this] { return now; };
     }
 };
@@ -22,7 +22,7 @@ struct FakeClock {
 
 TEST(RateLimit, BurstThenRefuseWithRetryAfter) {
     FakeClock clock;
-    RateLimiter rl(/*rate_per_s=*/0.5, /*burst=*/3, clock.fn());
+    LocalRateLimiter rl(/*rate_per_s=*/0.5, /*burst=*/3, clock.fn());
     double retry = -1;
     for (int i = 0; i < 3; ++i) EXPECT_TRUE(rl.allow("k", &retry)) << i;
     EXPECT_EQ(retry, 0.0);
@@ -38,7 +38,7 @@ TEST(RateLimit, BurstThenRefuseWithRetryAfter) {
 
 TEST(RateLimit, RefillIsCappedAtBurst) {
     FakeClock clock;
-    RateLimiter rl(10, 2, clock.fn());
+    LocalRateLimiter rl(10, 2, clock.fn());
     EXPECT_TRUE(rl.allow("k"));
     EXPECT_TRUE(rl.allow("k"));
     EXPECT_FALSE(rl.allow("k"));
@@ -50,7 +50,7 @@ TEST(RateLimit, RefillIsCappedAtBurst) {
 
 TEST(RateLimit, KeysAreIndependent) {
     FakeClock clock;
-    RateLimiter rl(1, 1, clock.fn());
+    LocalRateLimiter rl(1, 1, clock.fn());
     EXPECT_TRUE(rl.allow("a"));
     EXPECT_FALSE(rl.allow("a"));
     EXPECT_TRUE(rl.allow("b"));
@@ -59,7 +59,7 @@ TEST(RateLimit, KeysAreIndependent) {
 
 TEST(RateLimit, RefusalDoesNotConsume) {
     FakeClock clock;
-    RateLimiter rl(1, 1, clock.fn());
+    LocalRateLimiter rl(1, 1, clock.fn());
     EXPECT_TRUE(rl.allow("k"));
     for (int i = 0; i < 10; ++i) EXPECT_FALSE(rl.allow("k"));
     clock.now += 1.0;
@@ -68,7 +68,7 @@ TEST(RateLimit, RefusalDoesNotConsume) {
 
 TEST(RateLimit, CostAboveOne) {
     FakeClock clock;
-    RateLimiter rl(1, 4, clock.fn());
+    LocalRateLimiter rl(1, 4, clock.fn());
     double retry = 0;
     EXPECT_TRUE(rl.allow("k", &retry, 3));
     EXPECT_FALSE(rl.allow("k", &retry, 3));
@@ -76,16 +76,16 @@ TEST(RateLimit, CostAboveOne) {
 }
 
 TEST(RateLimit, DisabledWhenRateIsZero) {
-    RateLimiter rl(0, 0);
+    LocalRateLimiter rl(0, 0);
     for (int i = 0; i < 1000; ++i) ASSERT_TRUE(rl.allow("k"));
     EXPECT_EQ(rl.bucket_count(), 0u);
 }
 
-TEST(RateLimit, RejectsBurstBelowOne) { EXPECT_THROW(RateLimiter(1, 0.5), tc::Error); }
+TEST(RateLimit, RejectsBurstBelowOne) { EXPECT_THROW(LocalRateLimiter(1, 0.5), tc::Error); }
 
 TEST(RateLimit, EvictsIdleBuckets) {
     FakeClock clock;
-    RateLimiter rl(1, 2, clock.fn());
+    LocalRateLimiter rl(1, 2, clock.fn());
     for (int i = 0; i < 100; ++i) {
         std::string key = "k";  // not "k" + to_string(i): GCC 12 warns (-Wrestrict false positive) on that
         key += std::to_string(i);
@@ -103,7 +103,7 @@ TEST(RateLimit, EvictsIdleBuckets) {
 
 TEST(RateLimit, BusyBucketsSurviveTheSweep) {
     FakeClock clock;
-    RateLimiter rl(1, 5, clock.fn());
+    LocalRateLimiter rl(1, 5, clock.fn());
     for (int i = 0; i < 5; ++i) EXPECT_TRUE(rl.allow("busy"));
     clock.now += 2;  // 2 tokens back, not full
     EXPECT_TRUE(rl.allow("other"));
@@ -114,7 +114,7 @@ TEST(RateLimit, BusyBucketsSurviveTheSweep) {
 
 TEST(RateLimit, ThreadSafeCountUnderContention) {
     FakeClock clock;  // frozen: exactly `burst` requests may pass in total
-    RateLimiter rl(1, 50, clock.fn());
+    LocalRateLimiter rl(1, 50, clock.fn());
     std::atomic<int> passed{0};
     std::vector<std::thread> threads;
     for (int t = 0; t < 8; ++t)
@@ -127,7 +127,7 @@ TEST(RateLimit, ThreadSafeCountUnderContention) {
 }
 
 TEST(RateLimit, RealClockAllowsBurst) {
-    RateLimiter rl(1, 2);
+    LocalRateLimiter rl(1, 2);
     EXPECT_TRUE(rl.allow("k"));
     EXPECT_TRUE(rl.allow("k"));
     double retry = 0;
