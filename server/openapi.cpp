@@ -316,6 +316,128 @@ constexpr const char* kOpenApi = R"json({
      }
     }
    }
+  },
+  "responses": {
+   "BadRequest": {
+    "description": "invalid parameters or body (the error names the field)",
+    "content": {
+     "application/json": {
+      "schema": {
+       "$ref": "#/components/schemas/Error"
+      }
+     }
+    }
+   },
+   "Unauthorized": {
+    "description": "missing or invalid API key",
+    "content": {
+     "application/json": {
+      "schema": {
+       "$ref": "#/components/schemas/Error"
+      }
+     }
+    }
+   },
+   "Forbidden": {
+    "description": "the API key was revoked",
+    "content": {
+     "application/json": {
+      "schema": {
+       "$ref": "#/components/schemas/Error"
+      }
+     }
+    }
+   },
+   "NotFound": {
+    "description": "unknown or expired",
+    "content": {
+     "application/json": {
+      "schema": {
+       "$ref": "#/components/schemas/Error"
+      }
+     }
+    }
+   },
+   "InsufficientCredits": {
+    "description": "insufficient credits (x-remaining-credits says how many are left)",
+    "content": {
+     "application/json": {
+      "schema": {
+       "$ref": "#/components/schemas/Error"
+      }
+     }
+    }
+   },
+   "Conflict": {
+    "description": "Idempotency-Key reused with another body",
+    "content": {
+     "application/json": {
+      "schema": {
+       "$ref": "#/components/schemas/Error"
+      }
+     }
+    }
+   },
+   "TooLarge": {
+    "description": "request body too large",
+    "content": {
+     "application/json": {
+      "schema": {
+       "$ref": "#/components/schemas/Error"
+      }
+     }
+    }
+   },
+   "UriTooLong": {
+    "description": "request URI too long",
+    "content": {
+     "application/json": {
+      "schema": {
+       "$ref": "#/components/schemas/Error"
+      }
+     }
+    }
+   },
+   "GenerationFailed": {
+    "description": "generation failed (the error says why)",
+    "content": {
+     "application/json": {
+      "schema": {
+       "$ref": "#/components/schemas/Error"
+      }
+     }
+    }
+   },
+   "RateLimited": {
+    "description": "rate limited (see Retry-After)",
+    "content": {
+     "application/json": {
+      "schema": {
+       "$ref": "#/components/schemas/Error"
+      }
+     }
+    }
+   },
+   "InternalError": {
+    "description": "internal server error (details in the server log)",
+    "content": {
+     "application/json": {
+      "schema": {
+       "$ref": "#/components/schemas/Error"
+      }
+     }
+    }
+   },
+   "NotReady": {
+    "description": "the model is not ready yet (loading, or failed to load; see Retry-After and /health)",
+    "content": {
+     "application/json": {
+      "schema": {
+       "$ref": "#/components/schemas/Error"
+      }
+     }
+    }
+   }
   }
  },
  "paths": {
@@ -344,65 +466,32 @@ constexpr const char* kOpenApi = R"json({
        }
       }
      },
-     "422": {
-      "description": "generation failed",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
-     },
      "400": {
-      "description": "invalid parameters (the field is named)",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/BadRequest"
      },
      "401": {
-      "description": "missing or invalid API key",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Unauthorized"
+     },
+     "403": {
+      "$ref": "#/components/responses/Forbidden"
      },
      "406": {
-      "description": "insufficient credits",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/InsufficientCredits"
      },
      "413": {
-      "description": "request body too large",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/TooLarge"
+     },
+     "422": {
+      "$ref": "#/components/responses/GenerationFailed"
      },
      "429": {
-      "description": "rate limited (see Retry-After)",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/RateLimited"
+     },
+     "500": {
+      "$ref": "#/components/responses/InternalError"
+     },
+     "503": {
+      "$ref": "#/components/responses/NotReady"
      }
     }
    }
@@ -440,65 +529,32 @@ constexpr const char* kOpenApi = R"json({
        }
       }
      },
-     "409": {
-      "description": "Idempotency-Key reused with another body",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
-     },
      "400": {
-      "description": "invalid parameters (the field is named)",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/BadRequest"
      },
      "401": {
-      "description": "missing or invalid API key",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Unauthorized"
+     },
+     "403": {
+      "$ref": "#/components/responses/Forbidden"
      },
      "406": {
-      "description": "insufficient credits",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/InsufficientCredits"
+     },
+     "409": {
+      "$ref": "#/components/responses/Conflict"
      },
      "413": {
-      "description": "request body too large",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/TooLarge"
      },
      "429": {
-      "description": "rate limited (see Retry-After)",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/RateLimited"
+     },
+     "500": {
+      "$ref": "#/components/responses/InternalError"
+     },
+     "503": {
+      "$ref": "#/components/responses/NotReady"
      }
     }
    }
@@ -528,25 +584,33 @@ constexpr const char* kOpenApi = R"json({
        }
       }
      },
+     "401": {
+      "$ref": "#/components/responses/Unauthorized"
+     },
+     "403": {
+      "$ref": "#/components/responses/Forbidden"
+     },
+     "404": {
+      "$ref": "#/components/responses/NotFound"
+     },
+     "414": {
+      "$ref": "#/components/responses/UriTooLong"
+     },
      "422": {
-      "description": "FAILED (error says why)",
+      "description": "FAILED: the status, with the error",
       "content": {
        "application/json": {
         "schema": {
-         "$ref": "#/components/schemas/Error"
+         "$ref": "#/components/schemas/Status"
         }
        }
       }
      },
-     "404": {
-      "description": "unknown or expired",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+     "429": {
+      "$ref": "#/components/responses/RateLimited"
+     },
+     "500": {
+      "$ref": "#/components/responses/InternalError"
      }
     }
    }
@@ -579,25 +643,33 @@ constexpr const char* kOpenApi = R"json({
      "202": {
       "description": "still QUEUED or PROCESSING"
      },
+     "401": {
+      "$ref": "#/components/responses/Unauthorized"
+     },
+     "403": {
+      "$ref": "#/components/responses/Forbidden"
+     },
+     "404": {
+      "$ref": "#/components/responses/NotFound"
+     },
+     "414": {
+      "$ref": "#/components/responses/UriTooLong"
+     },
      "422": {
-      "description": "FAILED",
+      "description": "FAILED: the status, with the error",
       "content": {
        "application/json": {
         "schema": {
-         "$ref": "#/components/schemas/Error"
+         "$ref": "#/components/schemas/Status"
         }
        }
       }
      },
-     "404": {
-      "description": "unknown or expired",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+     "429": {
+      "$ref": "#/components/responses/RateLimited"
+     },
+     "500": {
+      "$ref": "#/components/responses/InternalError"
      }
     }
    }
@@ -628,15 +700,23 @@ constexpr const char* kOpenApi = R"json({
        }
       }
      },
+     "401": {
+      "$ref": "#/components/responses/Unauthorized"
+     },
+     "403": {
+      "$ref": "#/components/responses/Forbidden"
+     },
      "404": {
-      "description": "unknown or expired",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/NotFound"
+     },
+     "414": {
+      "$ref": "#/components/responses/UriTooLong"
+     },
+     "429": {
+      "$ref": "#/components/responses/RateLimited"
+     },
+     "500": {
+      "$ref": "#/components/responses/InternalError"
      }
     }
    }
@@ -659,15 +739,23 @@ constexpr const char* kOpenApi = R"json({
      "200": {
       "description": "text/event-stream"
      },
+     "401": {
+      "$ref": "#/components/responses/Unauthorized"
+     },
+     "403": {
+      "$ref": "#/components/responses/Forbidden"
+     },
      "404": {
-      "description": "unknown or expired",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/NotFound"
+     },
+     "414": {
+      "$ref": "#/components/responses/UriTooLong"
+     },
+     "429": {
+      "$ref": "#/components/responses/RateLimited"
+     },
+     "500": {
+      "$ref": "#/components/responses/InternalError"
      }
     }
    }
@@ -691,14 +779,10 @@ constexpr const char* kOpenApi = R"json({
       "description": "the file"
      },
      "404": {
-      "description": "expired or unknown",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/NotFound"
+     },
+     "414": {
+      "$ref": "#/components/responses/UriTooLong"
      }
     }
    }

@@ -3,6 +3,8 @@
 // errors, 404s (unknown ids, path traversal), FAILED -> 422, cancel, retention expiry, idempotency, auth and
 // credits, SSE, metrics, OpenAPI, and the restart re-queue of a job left PROCESSING.
 #include <gtest/gtest.h>
+
+#include <functional>
 #include <httplib.h>
 
 #include <condition_variable>
@@ -214,6 +216,27 @@ TEST(HttpApi, ValidationAuthAndNotFound) {
     EXPECT_EQ(api["openapi"], "3.0.3");
     EXPECT_TRUE(api["paths"].contains("/v2/requests/{id}/status"));
     EXPECT_EQ(api["servers"][0]["url"], "http://public.example:9");
+    // Every error status the routes can answer is documented, and every $ref resolves inside the document.
+    for (const char* code : {"400", "401", "403", "406", "413", "422", "429", "500", "503"})
+        EXPECT_TRUE(api["paths"]["/v1/tooncrafter"]["post"]["responses"].contains(code)) << code;
+    for (const char* code : {"401", "403", "404", "414", "422", "429"})
+        EXPECT_TRUE(api["paths"]["/v2/requests/{id}/status"]["get"]["responses"].contains(code)) << code;
+    int refs = 0;
+    std::function<void(const json&)> check_refs = [&](const json& v) {
+        if (v.is_object()) {
+            if (v.contains("$ref")) {
+                ++refs;
+                const std::string ref = v["$ref"];
+                ASSERT_EQ(ref.rfind("#/", 0), 0u) << ref;
+                EXPECT_TRUE(api.contains(json::json_pointer(ref.substr(1)))) << ref;
+            }
+            for (const auto& [k, x] : v.items()) check_refs(x);
+        } else if (v.is_array()) {
+            for (const auto& x : v) check_refs(x);
+        }
+    };
+    check_refs(api);
+    EXPECT_GT(refs, 40);
     // No credits were spent by any of the rejected requests.
     EXPECT_EQ(s.server->keys()->credits(s.server->keys()->authenticate(s.key)->id), 100);
 }
