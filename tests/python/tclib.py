@@ -202,13 +202,33 @@ def key_credits(data_dir):
     return {k["name"]: k["credits"] for k in json.loads(out.stdout)}
 
 
-class StaticHttpServer:
+class LoopbackHttpServer:
+    """A ThreadingHTTPServer on 127.0.0.1 and a free port, served by a daemon thread; `handler` is its
+    BaseHTTPRequestHandler class. Base of the test servers below."""
+
+    def __init__(self, handler):
+        import http.server
+        import threading
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class StaticHttpServer(LoopbackHttpServer):
     """A loopback HTTP server (a thread) serving `files` ({path: bytes}); every other path answers 404.
     For image-URL tests: the tooncrafter server must run with --allow-private-fetch 127.0.0.1/32."""
 
     def __init__(self, files=None):
         import http.server
-        import threading
         served = dict(files or {})
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -224,18 +244,7 @@ class StaticHttpServer:
             def log_message(self, *args):
                 pass
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self.port}"
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(Handler)
 
 
 # ---- additions for the scale-out suite (H4): a real redis-server and `tooncrafter worker` processes -------------
@@ -362,7 +371,7 @@ class Worker:
 
 # ---- additions for the after-finish hook suites (helper A): a webhook receiver ----------------------------------
 
-class WebhookReceiver:
+class WebhookReceiver(LoopbackHttpServer):
     """A loopback HTTP server (a thread) that records every POST (headers with lower-case names, body) and
     answers 500 to the first `fail_first` of them, then 200. The tooncrafter server must run with
     --allow-private-fetch 127.0.0.1/32 to reach it. url + "/hook" is a webhook URL."""
@@ -389,14 +398,7 @@ class WebhookReceiver:
             def log_message(self, *args):
                 pass
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self.port}"
+        super().__init__(Handler)
 
     def hits(self):
         """[(headers, body bytes)] in arrival order."""
@@ -409,10 +411,6 @@ class WebhookReceiver:
         while time.monotonic() < deadline and len(self.hits()) < n:
             time.sleep(0.05)
         return self.hits()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 def verify_webhook_signature(secret, headers, body):
