@@ -27,8 +27,9 @@ volatile sig_atomic_t g_signal_pipe = -1;
 
 volatile sig_atomic_t g_signals_seen = 0;
 
-// First signal: graceful stop (the running job stops at its next cancel check and is re-queued on the next
-// start; an API node runs no job: the queued ones wait in Redis for the workers). A second signal exits at once
+// First signal: graceful stop (the running job stops at its next cancel check and goes back to the queue with its
+// attempt given back, to run on the next start; an API node runs no job: the queued ones wait in Redis for the
+// workers). A second signal exits at once
 // (a long VAE decode may otherwise hold the process for a while).
 void on_signal(int sig) {
     if (g_signals_seen != 0) _exit(128 + sig);
@@ -176,12 +177,12 @@ int cmd_serve(const ServeOptions& o) {
         });
         std::thread signals([&] {
             unsigned char sig = 0;
-            // What happens to the jobs: with the SQLite store this process runs them (a running one is re-queued
-            // on the next start); an API node runs none (they stay in Redis, the workers go on). Either way
+            // What happens to the jobs: with the SQLite store this process runs them (a running one goes back to
+            // the queue and runs on the next start); an API node runs none (they stay in Redis, the workers go on). Either way
             // pending webhook retries stay in the store and resume on the next start (or on another API node).
             if (read(fds[0], &sig, 1) == 1 && sig != 0)
                 std::fprintf(stderr, "signal %d: stopping (%s; signal again to exit at once)\n", int(sig),
-                             o.queue.empty() ? "queued jobs wait and a running job is re-queued for the next start"
+                             o.queue.empty() ? "queued jobs and the running one wait for the next start"
                                              : "API node: queued and running jobs stay in Redis for the workers");
             stopping = true;  // aborts a download in progress
             srv.stop();

@@ -4,8 +4,9 @@
 // name: it takes over jobs whose worker stopped renewing its claim for --claim-idle seconds, claims new ones,
 // renews its claim while a job runs, and writes outputs to --storage, which the API nodes serve from.
 // A heartbeat thread publishes what the worker does (busy, jobs done, step times) for the API nodes' /health
-// and /metrics, and runs the retention sweep. SIGINT/SIGTERM stop it; a job it was running is taken over by
-// another worker after --claim-idle.
+// and /metrics, and runs the retention sweep. SIGINT/SIGTERM stop it: a job it was running stops at its next
+// cancel check and goes back to the queue with its attempt given back (JobManager::release); after a crash it
+// is taken over by another worker after --claim-idle instead.
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -223,8 +224,8 @@ int cmd_worker(const WorkerOptions& o) {
             while (!g_worker_stop && std::chrono::steady_clock::now() < until)
                 std::this_thread::sleep_for(std::chrono::milliseconds(50));
         }
-        std::fprintf(stderr, "worker %s: stopping (a running job is taken over by another worker after %.3g s)\n",
-                     id.c_str(), o.claim_idle);
+        std::fprintf(stderr, "worker %s: stopping (a running job goes back to the queue at its next step)\n",
+                     id.c_str());
         worker.stop();
         return 0;
     } catch (const std::exception& e) {

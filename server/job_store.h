@@ -58,6 +58,14 @@ public:
     virtual bool update(const JobRecord& job) = 0;
     // Atomically takes the oldest QUEUED job: state PROCESSING, started_at = now, attempts + 1.
     virtual std::optional<JobRecord> claim_next_queued(double now) = 0;
+    // Gives a claimed job back to the queue (a worker stopping cleanly): the interrupted run never failed, so
+    // it must not count against --max-attempts. Atomically, and only while the job is PROCESSING, claimed by
+    // this process (shared stores: by this store's worker id, which still owns the job's queue entry) and
+    // without a cancel request: state QUEUED, attempts - 1 (never below 0), started_at, progress and worker
+    // cleared; any worker can claim it at once. Where it queues is the store's: SQLite keeps its original
+    // order (ahead of the jobs accepted after it), Redis queues it last (see redis_job_store.cpp).
+    // false = nothing changed: the job is gone, finished, taken over by another worker or being cancelled.
+    virtual bool release_claim(const std::string& id) = 0;
     virtual std::vector<JobRecord> list(std::optional<JobState> state = std::nullopt) = 0;
     // Deletes finished (COMPLETED/FAILED) jobs with finished_at < cutoff; returns them (to delete files).
     virtual std::vector<JobRecord> delete_finished_before(double cutoff) = 0;

@@ -22,6 +22,8 @@ void JobManager::recover() {
     // A shared store's PROCESSING jobs belong to live workers in other processes; a dead worker's job is taken
     // over by claim_next() once its claim went stale.
     if (store_.shared()) return;
+    // A clean stop gave its job back (release()); what is still PROCESSING here was running at a crash (or
+    // the release itself failed): that run counts as an attempt.
     std::lock_guard lk(mu_);
     for (JobRecord j : store_.list(JobState::Processing)) {
         if (j.attempts >= opts_.max_attempts) {
@@ -293,6 +295,18 @@ void JobManager::fail(const std::string& id, const std::string& error) {
         if (!store_.update(*j)) return;
     }
     changed();
+}
+
+bool JobManager::release(const std::string& id) {
+    {
+        // Serialised with cancel(): a cancel that came first makes the store refuse (the worker records the
+        // cancel); one that comes after finds the job QUEUED and fails it at once.
+        std::lock_guard lk(mu_);
+        if (!store_.release_claim(id)) return false;
+        cancelling_.erase(id);
+    }
+    changed();
+    return true;
 }
 
 int JobManager::sweep_expired() {

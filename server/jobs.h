@@ -6,7 +6,8 @@
 //  - retention: finished jobs live `retention_s` after finishing, then they and their files are deleted and
 //    their ids answer 404 (get() hides an expired job even before the sweep runs);
 //  - recovery: on construction, jobs left PROCESSING by a dead process are re-queued, or FAILED with a clear
-//    error after `max_attempts` claims (a job that keeps killing the process must not loop forever);
+//    error after `max_attempts` claims (a job that keeps killing the process must not loop forever); a worker
+//    that stops cleanly gives its job back instead (release()), so only crashes count as attempts;
 //  - idempotency: the same Idempotency-Key with the same body replays the first job, another body is a 409;
 //  - the distributed case (a shared store, server/redis_job_store.h): no start-up recovery (other processes'
 //    jobs are alive); instead claim_next() first takes over jobs whose worker stopped renewing its claim for
@@ -66,6 +67,10 @@ public:
     // then drops its output).
     bool complete(const std::string& id, const std::string& output, const std::string& mime, int64_t bytes);
     void fail(const std::string& id, const std::string& error);
+    // A clean shutdown: the running job goes back to the queue (QUEUED, its attempt given back, progress
+    // cleared; job_store.h release_claim). false = nothing changed: the job is no longer this worker's
+    // (finished, taken over) or a cancel was requested (the caller then records the cancel).
+    bool release(const std::string& id);
     // Shared stores: renews this worker's claim on a running job (call it every few seconds); false = lost.
     bool keep_claimed(const std::string& id);
 

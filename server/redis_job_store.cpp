@@ -186,6 +186,32 @@ redis.call('INCR', p .. 'version')
 return redis.call('HGETALL', KEYS[1])
 )lua";
 
+// KEYS: job, stream. ARGV: prefix, group, consumer. A worker stopping cleanly gives its job back (job_store.h
+// release_claim): only when the job is PROCESSING, its `worker` is this consumer, the entry is still pending
+// under this consumer (like kRenew) and no cancel was requested. The entry is retired (XACK + XDEL) and the job
+// XADDed again, so XREADGROUP delivers it to any worker at once; a stream takes new entries only at its end,
+// so it queues last. (Left pending for XAUTOCLAIM it would keep its place, but the group's `lag`, which the
+// autoscaler reads, would not count it: with the workers scaled to zero nobody would take it.) attempts - 1:
+// the interrupted run does not count. A repeat (the reply lost with the connection) finds it QUEUED: 0.
+constexpr const char* kRelease = R"lua(
+local p = ARGV[1]
+local cur = redis.call('HMGET', KEYS[1], 'state', 'worker', 'sid', 'id', 'cancel_requested', 'attempts')
+if cur[1] ~= 'PROCESSING' or cur[2] ~= ARGV[3] or (not cur[3]) or cur[3] == '' or (not cur[4]) then return 0 end
+if cur[5] == '1' then return 0 end
+local pe = redis.call('XPENDING', KEYS[2], ARGV[2], cur[3], cur[3], 1)
+if #pe == 0 or pe[1][2] ~= ARGV[3] then return 0 end
+redis.call('XACK', KEYS[2], ARGV[2], cur[3])
+redis.call('XDEL', KEYS[2], cur[3])
+local sid = redis.call('XADD', KEYS[2], '*', 'id', cur[4])
+local attempts = math.max(0, (tonumber(cur[6]) or 0) - 1)
+redis.call('HSET', KEYS[1], 'state', 'QUEUED', 'sid', sid, 'worker', '', 'attempts', tostring(attempts),
+  'started_at', '0', 'stage', '', 'step', '0', 'total_steps', '0', 'segment', '-1')
+redis.call('SREM', p .. 'state:PROCESSING', cur[4])
+redis.call('SADD', p .. 'state:QUEUED', cur[4])
+redis.call('INCR', p .. 'version')
+return 1
+)lua";
+
 // KEYS: job, stream. ARGV: group, consumer. Resets the entry's idle time if this consumer still owns it.
 constexpr const char* kRenew = R"lua(
 local sid = redis.call('HGET', KEYS[1], 'sid')
@@ -462,6 +488,14 @@ bool RedisJobStore::renew_claim(const std::string& id) {
     if (opts_.consumer.empty()) return false;
     return locked([&](RedisConnection& c) {
         return c.eval(kRenew, {key("job:" + id), key("queue")}, {opts_.group, opts_.consumer}).as_integer() == 1;
+    });
+}
+
+bool RedisJobStore::release_claim(const std::string& id) {
+    if (opts_.consumer.empty()) return false;  // an API node claims nothing
+    return locked([&](RedisConnection& c) {
+        return c.eval(kRelease, {key("job:" + id), key("queue")}, {opts_.prefix, opts_.group, opts_.consumer})
+                   .as_integer() == 1;
     });
 }
 

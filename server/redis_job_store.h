@@ -3,7 +3,8 @@
 // keys under one prefix (default "tooncrafter:"):
 //   job:<id>       hash, the JobRecord; expires `retention_s` after the job finished
 //   queue          stream of {id}: one entry per job (XADD on create); consumer group "workers" (XREADGROUP
-//                  claims, the entry stays pending while it runs, XACK + XDEL when it finished)
+//                  claims, the entry stays pending while it runs, XACK + XDEL when it finished; a job given
+//                  back by a worker that stops cleanly is XACKed, XDELed and XADDed again, at the end)
 //   idem:<key>     string -> id (Idempotency-Key index), same expiry as its job
 //   state:<STATE>  set of ids per state (counts, lists)
 //   finished       sorted set "<id> <output>" scored by finished_at (the retention sweep deletes the files)
@@ -48,6 +49,7 @@ public:
     std::optional<JobRecord> find_by_idempotency_key(const std::string& key) override;
     bool update(const JobRecord& job) override;
     std::optional<JobRecord> claim_next_queued(double now) override;
+    bool release_claim(const std::string& id) override;
     std::vector<JobRecord> list(std::optional<JobState> state = std::nullopt) override;
     std::vector<JobRecord> delete_finished_before(double cutoff) override;
     int64_t count(JobState state) override;

@@ -262,6 +262,18 @@ std::optional<JobRecord> SqliteJobStore::claim_next_queued(double now) {
     }
 }
 
+bool SqliteJobStore::release_claim(const std::string& id) {
+    std::lock_guard lk(mu_);
+    // One process owns this file, so a PROCESSING job is this process's claim. created_at is kept: the job
+    // queues in its original order (claim_next_queued orders by created_at), ahead of jobs accepted after it.
+    Stmt s(db_.get(),
+           "UPDATE jobs SET state='QUEUED', attempts=MAX(attempts-1,0), started_at=0, stage='', step=0,"
+           " total_steps=0, segment=-1 WHERE id=?1 AND state='PROCESSING' AND cancel_requested=0");
+    s.bind(1, id);
+    s.step();
+    return sqlite3_changes(db_.get()) > 0;
+}
+
 std::vector<JobRecord> SqliteJobStore::list(std::optional<JobState> state) {
     std::lock_guard lk(mu_);
     Stmt s(db_.get(), std::string("SELECT ") + kColumns + " FROM jobs" + (state ? " WHERE state=?1" : "") +

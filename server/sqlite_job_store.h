@@ -25,6 +25,7 @@ public:
     std::optional<JobRecord> find_by_idempotency_key(const std::string& key) override;
     bool update(const JobRecord& job) override;
     std::optional<JobRecord> claim_next_queued(double now) override;
+    bool release_claim(const std::string& id) override;
     std::vector<JobRecord> list(std::optional<JobState> state = std::nullopt) override;
     std::vector<JobRecord> delete_finished_before(double cutoff) override;
     int64_t count(JobState state) override;

@@ -133,7 +133,7 @@ void Worker::run_job(const JobRecord& job, const ServingEngine& engine) {
             }
             report(job.id, pr.stage, pr.done, pr.total, pr.segment);
         };
-        // On shutdown the job is abandoned mid-run: it stays PROCESSING and the next start re-queues it.
+        // On shutdown the job stops at its next cancel check and is given back to the queue (give_back).
         auto cancelled = [&] { return stop_.load() || lost_.load() || jobs_.cancel_requested(job.id); };
         if (jobs_.cancel_requested(job.id)) throw Cancelled();
         Video v = engine.run(req, progress, cancelled);
@@ -152,7 +152,9 @@ void Worker::run_job(const JobRecord& job, const ServingEngine& engine) {
             jobs_.artifacts().remove(out_name);
         }
     } catch (const Cancelled&) {
-        if (lost_ || (stop_ && !jobs_.cancel_requested(job.id))) {
+        // A claim lost to another worker: nothing to write. A clean stop: the job goes back to the queue,
+        // unless its cancel was requested too (then, as when the user's cancel alone stopped it, FAILED).
+        if (lost_ || (stop_ && !jobs_.cancel_requested(job.id) && give_back(job.id))) {
             busy_ = false;
             return;
         }
@@ -175,6 +177,30 @@ void Worker::report(const std::string& id, const std::string& stage, int done, i
         jobs_.progress(id, stage, done, total, segment);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "worker: progress of job %s not recorded: %s\n", id.c_str(), e.what());
+    }
+}
+
+bool Worker::give_back(const std::string& id) {
+    {
+        // No longer this worker's current job: the claim keeper stops renewing it, and its renewal failing
+        // after the release is not taken for a lost claim.
+        std::lock_guard lk(current_mu_);
+        current_.clear();
+    }
+    try {
+        if (jobs_.release(id)) {
+            std::fprintf(stderr, "worker: stopping; job %s is queued again (this run does not count as an attempt)\n",
+                         id.c_str());
+            return true;
+        }
+        // Refused: a cancel came meanwhile (record it), or the job is no longer ours (nothing to write).
+        return !jobs_.cancel_requested(id);
+    } catch (const std::exception& e) {
+        // The store is unreachable: the job stays claimed by this worker, and the crash path takes over: a
+        // shared store's job is taken over once the claim goes stale, a local one is re-queued by the next start
+        // (both count this run as an attempt).
+        std::fprintf(stderr, "worker: cannot give job %s back to the queue: %s\n", id.c_str(), e.what());
+        return true;
     }
 }
 

@@ -37,6 +37,8 @@ public:
     Worker(JobManager& jobs, const EngineSlot& engines, ImageLoader load);
     ~Worker();  // stops and joins
     void start();
+    // Stops and joins. A job running now stops at its next cancel check and goes back to the queue without
+    // counting as an attempt (a job whose cancel was requested is FAILED "cancelled" instead).
     void stop();
     bool busy() const { return busy_.load(); }
     void on_step(StepTimeFn f) { on_step_ = std::move(f); }
@@ -63,6 +65,9 @@ private:
     void keep_claims();
     void report(const std::string& id, const std::string& stage, int done, int total, int segment);
     void record_failure(const std::string& id, const std::string& error);
+    // A clean stop interrupted the job: it goes back to the queue without counting as an attempt
+    // (JobManager::release). false = a cancel was requested meanwhile: the caller records FAILED "cancelled".
+    bool give_back(const std::string& id);
     std::thread keeper_;
     mutable std::mutex current_mu_;
     std::string current_;

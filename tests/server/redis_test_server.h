@@ -1,5 +1,6 @@
-// A throwaway redis-server for the gtest suites of the Redis key store and rate limiter: a child process on
-// 127.0.0.1 and a free port, no persistence, stopped (SIGTERM, then SIGKILL) by the destructor. Tests skip
+// A throwaway redis-server for the gtest suites of the Redis stores (jobs, keys, rate limits, outbox): a child
+// process on 127.0.0.1 and a free port, optionally with AOF in a directory, stopped (SIGTERM, then SIGKILL) by
+// the destructor or stop() and restartable on the same port. Tests skip
 // (GTEST_SKIP) when redis_server_binary() is empty: redis-server is a test prerequisite, not a build one.
 #pragma once
 
@@ -7,6 +8,7 @@
 
 #include <csignal>
 #include <chrono>
+#include <filesystem>
 #include <string>
 #include <thread>
 #include <vector>
@@ -43,9 +45,24 @@ inline int free_loopback_port() {
 
 class TestRedisServer {
 public:
-    TestRedisServer() : port_(free_loopback_port()) {
+    // No `dir`: no persistence. With `dir` and aof: AOF with appendfsync always there, so a stop()/start() (or a
+    // SIGKILL) keeps every acknowledged write. The port stays the same across stop()/start().
+    explicit TestRedisServer(std::string dir = "", bool aof = false)
+        : port_(free_loopback_port()), dir_(std::move(dir)), aof_(aof) {
+        start();
+    }
+    ~TestRedisServer() { stop(); }
+    TestRedisServer(const TestRedisServer&) = delete;
+    TestRedisServer& operator=(const TestRedisServer&) = delete;
+
+    void start() {
         std::vector<std::string> args{redis_server_binary(), "--port", std::to_string(port_), "--bind", "127.0.0.1",
-                                      "--save", "", "--appendonly", "no", "--protected-mode", "no"};
+                                      "--save", "", "--protected-mode", "no", "--appendonly", aof_ ? "yes" : "no"};
+        if (aof_) args.insert(args.end(), {"--appendfsync", "always"});
+        if (!dir_.empty()) {
+            std::filesystem::create_directories(dir_);
+            args.insert(args.end(), {"--dir", dir_});
+        }
         pid_ = fork();
         if (pid_ == 0) {
             std::vector<char*> argv;
@@ -67,23 +84,28 @@ public:
         }
         ADD_FAILURE() << "redis-server did not start on port " << port_;
     }
-    ~TestRedisServer() {
+    void stop() {  // SIGTERM (Redis flushes its AOF), SIGKILL after 5 s
         if (pid_ <= 0) return;
         kill(pid_, SIGTERM);
         for (int i = 0; i < 500; ++i) {
-            if (waitpid(pid_, nullptr, WNOHANG) == pid_) return;
+            if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
+                pid_ = -1;
+                return;
+            }
             std::this_thread::sleep_for(std::chrono::milliseconds(10));
         }
         kill(pid_, SIGKILL);
         waitpid(pid_, nullptr, 0);
+        pid_ = -1;
     }
-    TestRedisServer(const TestRedisServer&) = delete;
-    TestRedisServer& operator=(const TestRedisServer&) = delete;
 
     std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_) + "/0"; }
+    int port() const { return port_; }
 
 private:
     int port_;
+    std::string dir_;
+    bool aof_;
     pid_t pid_ = -1;
 };
 

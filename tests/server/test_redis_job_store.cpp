@@ -21,6 +21,7 @@
 #include "server/jobs.h"
 #include "server/redis.h"
 #include "server/redis_job_store.h"
+#include "redis_test_server.h"
 
 namespace {
 
@@ -28,86 +29,9 @@ namespace fs = std::filesystem;
 using namespace tc::server;
 using namespace std::chrono_literals;
 
-std::string find_redis_server() {
-    for (const char* p : {"/usr/bin/redis-server", "/usr/local/bin/redis-server"})
-        if (access(p, X_OK) == 0) return p;
-    return "";
-}
-
-int free_port() {
-    const int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = 0;
-    socklen_t len = sizeof a;
-    int port = 0;
-    if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-        getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0)
-        port = ntohs(a.sin_port);
-    close(fd);
-    return port;
-}
-
-// A redis-server child process on 127.0.0.1:<port>, data (AOF) in `dir`; stopped (SIGTERM, then SIGKILL) by
-// the destructor.
-class RedisServer {
-public:
-    RedisServer(int port, fs::path dir, bool aof) : port_(port), dir_(std::move(dir)), aof_(aof) { start(); }
-    ~RedisServer() { stop(); }
-    void start() {
-        fs::create_directories(dir_);
-        const std::string bin = find_redis_server();
-        std::vector<std::string> args{bin, "--port", std::to_string(port_), "--bind", "127.0.0.1",
-                                      "--save", "", "--dir", dir_.string(), "--protected-mode", "no"};
-        if (aof_) {
-            for (const char* a : {"--appendonly", "yes", "--appendfsync", "always"}) args.push_back(a);
-        } else {
-            for (const char* a : {"--appendonly", "no"}) args.push_back(a);
-        }
-        pid_ = fork();
-        if (pid_ == 0) {
-            std::vector<char*> argv;
-            for (auto& a : args) argv.push_back(a.data());
-            argv.push_back(nullptr);
-            const int devnull = ::open("/dev/null", O_WRONLY);
-            if (devnull >= 0) {
-                dup2(devnull, 1);
-                dup2(devnull, 2);
-            }
-            execv(argv[0], argv.data());
-            _exit(127);
-        }
-        // Until it answers PING (generous: ASan builds on busy machines).
-        RedisConnection c(RedisUrl::parse(url()));
-        for (int i = 0; i < 600; ++i) {
-            if (c.ping()) return;
-            std::this_thread::sleep_for(20ms);
-        }
-        ADD_FAILURE() << "redis-server did not start on port " << port_;
-    }
-    void stop() {
-        if (pid_ <= 0) return;
-        kill(pid_, SIGTERM);
-        for (int i = 0; i < 500; ++i) {
-            if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
-                pid_ = -1;
-                return;
-            }
-            std::this_thread::sleep_for(10ms);
-        }
-        kill(pid_, SIGKILL);
-        waitpid(pid_, nullptr, 0);
-        pid_ = -1;
-    }
-    std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_) + "/0"; }
-
-private:
-    int port_;
-    fs::path dir_;
-    bool aof_;
-    pid_t pid_ = -1;
-};
+using tc::test::free_loopback_port;
+using tc::test::redis_server_binary;
+using RedisServer = tc::test::TestRedisServer;
 
 struct TempDir {
     fs::path path;
@@ -134,9 +58,8 @@ JobRecord record(const std::string& id, double created, const std::string& idem 
 class RedisJobStoreTest : public ::testing::Test {
 protected:
     void SetUp() override {
-        if (find_redis_server().empty()) GTEST_SKIP() << "redis-server is not installed";
-        port_ = free_port();
-        server_ = std::make_unique<RedisServer>(port_, dir_.path / "redis", aof_);
+        if (redis_server_binary().empty()) GTEST_SKIP() << "redis-server is not installed";
+        server_ = std::make_unique<RedisServer>((dir_.path / "redis").string(), aof_);
     }
     std::unique_ptr<RedisJobStore> store(const std::string& consumer, double retention_s = 3600) {
         RedisJobStoreOptions o;
@@ -146,7 +69,6 @@ protected:
     }
     bool aof_ = false;
     TempDir dir_;
-    int port_ = 0;
     std::unique_ptr<RedisServer> server_;
 };
 
@@ -194,7 +116,7 @@ TEST(RedisReply, WrongTypesThrowInsteadOfCrashing) {
 TEST(RedisConnection, UnreachableServerIsAnIoError) {
     RedisOptions o;
     o.connect_timeout_s = 1;
-    RedisConnection c(RedisUrl::parse("redis://127.0.0.1:" + std::to_string(free_port())), o);
+    RedisConnection c(RedisUrl::parse("redis://127.0.0.1:" + std::to_string(free_loopback_port())), o);
     try {
         c.command({"PING"});
         FAIL() << "PING to a closed port succeeded";
