@@ -32,10 +32,12 @@ ToonCrafterConfig demo_model_config() {
     c.unet.num_head_channels = 8;
     c.unet.context_dim = 16;
     c.unet.temporal_length = 16;
-    // Spatial and temporal transformers only at the two coarsest attention levels (ds 2 and 4): at ds 1 a
-    // 256x256 request has 32x32 = 1024 tokens per frame, and that attention alone would take most of the
-    // CPU time budget (see bench/bench_demo.cpp). The code path is the same at every level.
-    c.unet.attention_resolutions = {4, 2};
+    // Spatial and temporal transformers only at ds 4 (and in the middle block): at ds 1 a 256x256 request has
+    // 32x32 = 1024 tokens per frame, and that attention alone would take most of the CPU time budget; ds 2 as
+    // well cost ~2 s of the 20 steps (bench/RESULTS.md). The code path is the same at every level. Heads of
+    // 8 channels: the UNet's init_attn temporal transformer (8 heads x num_head_channels, at the full latent
+    // resolution) was ~40% of the denoising time with 16.
+    c.unet.attention_resolutions = {4};
 
     c.vae.ch = 32;
     c.vae.ch_mult = {1, 1, 2, 2};
