@@ -155,14 +155,21 @@ class ScaleOutTest(unittest.TestCase):
         self.assertEqual(bad, {})
         for rid in rids[:3] + rids[-2:]:
             self.assert_result_served(rid)
-        code, _, raw = tclib.http("GET", self.api.url + "/metrics")
-        self.assertEqual(code, 200)
-        text = raw.decode()
+        # Per-worker counters come from the heartbeats, which trail the jobs by up to one heartbeat period: wait
+        # for the one that counts the last job (the deadline only stops a hang).
+        deadline = time.monotonic() + 120
+        while True:
+            code, _, raw = tclib.http("GET", self.api.url + "/metrics")
+            self.assertEqual(code, 200)
+            text = raw.decode()
+            completed = sum(int(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                            if line.startswith("tooncrafter_remote_worker_jobs_total") and 'result="completed"' in line)
+            if completed >= 20 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
         self.assertIn('tooncrafter_remote_worker_jobs_total{worker="w1",result="completed"}', text)
         self.assertIn('tooncrafter_remote_worker_jobs_total{worker="w2",result="completed"}', text)
         self.assertIn("tooncrafter_workers_live 2", text)
-        completed = sum(int(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-                        if line.startswith("tooncrafter_remote_worker_jobs_total") and 'result="completed"' in line)
         self.assertGreaterEqual(completed, 20)
 
     def test_2_killed_worker_job_completes_on_the_other(self):
