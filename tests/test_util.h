@@ -6,7 +6,9 @@
 #include <sys/wait.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <stdexcept>
 #include <string>
 
 #include "core/tensor.h"
@@ -29,6 +31,24 @@ inline std::string shared_file(const std::string& rel) {
     std::string var = ::tc::test::shared_file(rel);                                                  \
     if (var.empty()) GTEST_SKIP() << "reference data not found: " << ::tc::test::shared_dir() << "/" \
                                   << (rel) << " (set TC_SHARED_DIR)"
+
+// A fresh directory under the system temp directory (mkdtemp: unique across processes and tests), removed with
+// everything in it by the destructor.
+struct TempDir {
+    std::filesystem::path path;
+    explicit TempDir(const std::string& prefix = "tc-test") {
+        std::string tmpl = (std::filesystem::temp_directory_path() / (prefix + "-XXXXXX")).string();
+        if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("cannot create a directory like " + tmpl);
+        path = tmpl;
+    }
+    ~TempDir() {
+        std::error_code ec;
+        std::filesystem::remove_all(path, ec);
+    }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    std::string str() const { return path.string(); }
+};
 
 // The built CLI, for tests that run it as a user would.
 inline std::string cli_binary() { return std::string(TC_BINARY_DIR) + "/tooncrafter"; }

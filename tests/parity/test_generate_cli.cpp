@@ -33,14 +33,7 @@ std::string read_text(const std::string& path) {
     return s;
 }
 
-struct TempDir {
-    fs::path path = fs::temp_directory_path() / ("tc_generate_cli_" + std::to_string(getpid()));
-    TempDir() { fs::create_directories(path); }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-};
+using tc::test::TempDir;
 
 }  // namespace
 

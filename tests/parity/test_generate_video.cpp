@@ -65,14 +65,7 @@ tc::Tensor flip_w_u8(const tc::Tensor& hwc_any) {
     return out;
 }
 
-struct TempDir {
-    fs::path path = fs::temp_directory_path() / ("tc_generate_video_" + std::to_string(getpid()));
-    TempDir() { fs::create_directories(path); }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-};
+using tc::test::TempDir;
 
 // The golden tiny model's common arguments.
 struct Tiny {

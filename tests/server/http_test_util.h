@@ -46,15 +46,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using namespace std::chrono_literals;
 
-struct TempDir {
-    fs::path path = fs::temp_directory_path() / ("tc-httptest-" + tc::server::random_hex_id());
-    TempDir() { fs::create_directories(path); }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    std::string str() const { return path.string(); }
-};
+using tc::test::TempDir;
 
 // A stand-in for the engine that mirrors the golden tiny model's validation (sides 64 and 128, 8 frames per
 // segment, no FILM) and returns a small grey video. Hooks let a test make plan() or run() throw, or hold

@@ -17,6 +17,7 @@
 #include "core/error.h"
 #include "server/auth.h"
 #include "server/http_error.h"
+#include "test_util.h"
 
 namespace fs = std::filesystem;
 using tc::server::KeyInfo;
@@ -24,19 +25,9 @@ using tc::server::KeyStore;
 
 namespace {
 
-struct TempDir {
-    fs::path path;
-    explicit TempDir(const std::string& tag) {
-        static std::atomic<int> counter{0};
-        path = fs::temp_directory_path() /
-               ("tc_auth_" + tag + "_" + std::to_string(getpid()) + "_" + std::to_string(counter++));
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
+// A temporary data directory; db() is the key store's file in it.
+struct TempDir : tc::test::TempDir {
+    explicit TempDir(const std::string& tag) : tc::test::TempDir("tc-auth-" + tag) {}
     std::string db() const { return (path / "keys.db").string(); }
 };
 

@@ -26,6 +26,7 @@
 #include "server/redis_job_store.h"
 #include "server/sqlite_job_store.h"
 #include "server/webhooks.h"
+#include "test_util.h"
 
 namespace {
 
@@ -34,17 +35,7 @@ using namespace tc::server;
 using namespace std::chrono_literals;
 using json = nlohmann::json;
 
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        path = fs::temp_directory_path() / ("tc-finisher-" + random_hex_id());
-        fs::create_directories(path);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-};
+using tc::test::TempDir;
 
 // Until pred() holds; the limit only stops a hang (ASan on 2 cores is slow).
 bool eventually(const std::function<bool()>& pred, std::chrono::seconds limit = 60s) {

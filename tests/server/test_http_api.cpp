@@ -70,14 +70,7 @@ json body(int steps = 1) {
                 {"seed", 3}};
 }
 
-struct TempDir {
-    fs::path path = fs::temp_directory_path() / ("tc-http-" + tc::server::random_hex_id());
-    TempDir() { fs::create_directories(path); }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-};
+using tc::test::TempDir;
 
 // One server for a test; auth on with a funded key unless configured otherwise.
 struct TestServer {

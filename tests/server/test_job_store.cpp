@@ -10,23 +10,14 @@
 #include "server/http_error.h"
 #include "server/jobs.h"
 #include "server/sqlite_job_store.h"
+#include "test_util.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 using namespace tc::server;
 
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        path = fs::temp_directory_path() / ("tc-jobs-" + random_hex_id());
-        fs::create_directories(path);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-};
+using tc::test::TempDir;
 
 JobRecord record(const std::string& id, double created) {
     JobRecord j;

@@ -22,6 +22,7 @@
 #include "server/redis.h"
 #include "server/redis_job_store.h"
 #include "redis_test_server.h"
+#include "test_util.h"
 
 namespace {
 
@@ -33,17 +34,7 @@ using tc::test::free_loopback_port;
 using tc::test::redis_server_binary;
 using RedisServer = tc::test::TestRedisServer;
 
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        path = fs::temp_directory_path() / ("tc-redis-" + random_hex_id());
-        fs::create_directories(path);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-};
+using tc::test::TempDir;
 
 JobRecord record(const std::string& id, double created, const std::string& idem = "") {
     JobRecord j;

@@ -26,6 +26,7 @@
 #include "server/redis_job_store.h"
 #include "server/sqlite_job_store.h"
 #include "server/worker.h"
+#include "test_util.h"
 
 namespace {
 
@@ -36,17 +37,7 @@ using namespace std::chrono_literals;
 // Hang guards only (CI runs these under ASan on 2 cores); no assertion depends on timing.
 constexpr auto kHang = 300s;
 
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        path = fs::temp_directory_path() / ("tc-release-" + random_hex_id());
-        fs::create_directories(path);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-};
+using tc::test::TempDir;
 
 // An engine whose run() reports one step, then holds until open() is called. poll_cancel: while holding it
 // asks the worker's cancel callback (a stop or a cancel ends the run at once, as between denoising steps);
