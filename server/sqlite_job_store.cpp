@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "server/sqlite_statement.h"
 
 namespace tc::server {
 
@@ -40,52 +41,7 @@ constexpr const char* kColumns =
     "output, output_mime, output_bytes, idempotency_key, body_hash, cancel_requested, hooks_pending, refunded, "
     "webhook";
 
-class Stmt {
-public:
-    Stmt(sqlite3* db, const std::string& sql) : db_(db) {
-        TC_CHECK(sqlite3_prepare_v2(db, sql.c_str(), int(sql.size()), &st_, nullptr) == SQLITE_OK,
-                 "sqlite prepare failed: ", sqlite3_errmsg(db), " in: ", sql);
-    }
-    ~Stmt() { sqlite3_finalize(st_); }
-    Stmt(const Stmt&) = delete;
-    Stmt& operator=(const Stmt&) = delete;
-
-    Stmt& bind(int i, const std::string& v) {
-        check(sqlite3_bind_text(st_, i, v.data(), int(v.size()), SQLITE_TRANSIENT));
-        return *this;
-    }
-    Stmt& bind_nullable(int i, const std::string& v) {
-        if (v.empty()) check(sqlite3_bind_null(st_, i));
-        else bind(i, v);
-        return *this;
-    }
-    Stmt& bind(int i, double v) {
-        check(sqlite3_bind_double(st_, i, v));
-        return *this;
-    }
-    Stmt& bind(int i, int64_t v) {
-        check(sqlite3_bind_int64(st_, i, v));
-        return *this;
-    }
-    // true = a row is available
-    bool step() {
-        const int rc = sqlite3_step(st_);
-        if (rc == SQLITE_ROW) return true;
-        TC_CHECK(rc == SQLITE_DONE, "sqlite step failed: ", sqlite3_errmsg(db_));
-        return false;
-    }
-    std::string text(int c) const {
-        const unsigned char* t = sqlite3_column_text(st_, c);
-        return t ? std::string(reinterpret_cast<const char*>(t), size_t(sqlite3_column_bytes(st_, c))) : std::string();
-    }
-    double real(int c) const { return sqlite3_column_double(st_, c); }
-    int64_t integer(int c) const { return sqlite3_column_int64(st_, c); }
-
-private:
-    void check(int rc) { TC_CHECK(rc == SQLITE_OK, "sqlite bind failed: ", sqlite3_errmsg(db_)); }
-    sqlite3* db_;
-    sqlite3_stmt* st_ = nullptr;
-};
+using Stmt = SqliteStatement;
 
 JobRecord read_row(const Stmt& s) {
     JobRecord j;
@@ -185,13 +141,7 @@ SqliteJobStore::SqliteJobStore(const std::string& path) {
 
 SqliteJobStore::~SqliteJobStore() = default;
 
-void SqliteJobStore::exec(const char* sql) {
-    char* err = nullptr;
-    const int rc = sqlite3_exec(db_.get(), sql, nullptr, nullptr, &err);
-    std::string msg = err ? err : "";
-    sqlite3_free(err);
-    TC_CHECK(rc == SQLITE_OK, "sqlite: ", msg, " in: ", sql);
-}
+void SqliteJobStore::exec(const char* sql) { sqlite_exec(db_.get(), sql); }
 
 void SqliteJobStore::create(const JobRecord& j) {
     std::lock_guard lk(mu_);

@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "server/http_error.h"
 #include "server/key_material.h"
+#include "server/sqlite_statement.h"
 
 namespace tc::server {
 
@@ -17,63 +18,7 @@ namespace {
 namespace fs = std::filesystem;
 namespace km = key_material;
 
-// ------------------------------------------------------------------ SQLite RAII
-class Statement {
-public:
-    Statement(sqlite3* db, const char* sql) : db_(db) {
-        const int rc = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
-        TC_CHECK(rc == SQLITE_OK, "key store: cannot prepare statement: ", sqlite3_errmsg(db));
-    }
-    ~Statement() { sqlite3_finalize(stmt_); }
-    Statement(const Statement&) = delete;
-    Statement& operator=(const Statement&) = delete;
-
-    Statement& bind(int i, const std::string& s) {
-        check(sqlite3_bind_text(stmt_, i, s.data(), int(s.size()), SQLITE_TRANSIENT));
-        return *this;
-    }
-    Statement& bind(int i, int64_t v) {
-        check(sqlite3_bind_int64(stmt_, i, v));
-        return *this;
-    }
-    Statement& bind_blob(int i, const void* p, int n) {
-        check(sqlite3_bind_blob(stmt_, i, p, n, SQLITE_TRANSIENT));
-        return *this;
-    }
-    // True while a row is available; false when done. Throws on errors.
-    bool step() {
-        const int rc = sqlite3_step(stmt_);
-        if (rc == SQLITE_ROW) return true;
-        TC_CHECK(rc == SQLITE_DONE, "key store: ", sqlite3_errmsg(db_));
-        return false;
-    }
-    void run() {
-        while (step()) {
-        }
-    }
-    int64_t int64(int col) const { return sqlite3_column_int64(stmt_, col); }
-    std::string text(int col) const {
-        const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
-        return p ? std::string(p, size_t(sqlite3_column_bytes(stmt_, col))) : std::string();
-    }
-    std::string blob(int col) const {
-        const auto* p = static_cast<const char*>(sqlite3_column_blob(stmt_, col));
-        return p ? std::string(p, size_t(sqlite3_column_bytes(stmt_, col))) : std::string();
-    }
-
-private:
-    void check(int rc) { TC_CHECK(rc == SQLITE_OK, "key store: cannot bind: ", sqlite3_errmsg(db_)); }
-    sqlite3* db_;
-    sqlite3_stmt* stmt_ = nullptr;
-};
-
-void exec(sqlite3* db, const char* sql) {
-    char* err = nullptr;
-    const int rc = sqlite3_exec(db, sql, nullptr, nullptr, &err);
-    const std::string msg = err ? err : (rc == SQLITE_OK ? "" : sqlite3_errmsg(db));
-    sqlite3_free(err);
-    TC_CHECK(rc == SQLITE_OK, "key store: ", msg);
-}
+using Statement = SqliteStatement;
 
 // Columns in the order KeyInfo reads them.
 constexpr const char* kInfoColumns = "id, name, credits, revoked, created_at, webhook_secret";
@@ -82,8 +27,8 @@ KeyInfo read_info(const Statement& s) {
     KeyInfo k;
     k.id = s.text(0);
     k.name = s.text(1);
-    k.credits = s.int64(2);
-    k.revoked = s.int64(3) != 0;
+    k.credits = s.integer(2);
+    k.revoked = s.integer(3) != 0;
     k.created_at = s.text(4);
     k.webhook_secret = s.text(5);
     return k;
@@ -110,8 +55,8 @@ std::unique_ptr<SqliteKeyStore> SqliteKeyStore::open(const std::string& path) {
         fs::permissions(p, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace, ec);
     }
     sqlite3_busy_timeout(db.get(), 5000);  // the server and the CLI may write at the same time
-    exec(db.get(), "PRAGMA journal_mode=WAL");
-    exec(db.get(),
+    sqlite_exec(db.get(), "PRAGMA journal_mode=WAL");
+    sqlite_exec(db.get(),
          "CREATE TABLE IF NOT EXISTS api_keys ("
          "  id TEXT PRIMARY KEY,"
          "  name TEXT NOT NULL DEFAULT '',"
@@ -147,7 +92,7 @@ std::optional<KeyInfo> SqliteKeyStore::authenticate(const std::string& raw_key) 
     if (!km::plausible_raw_key(raw_key)) return std::nullopt;
     const std::string hash = km::key_hash(raw_key);
     std::lock_guard lock(mutex_);
-    Statement s(db_, (std::string("SELECT ") + kInfoColumns + ", key_hash FROM api_keys WHERE key_hash = ?1").c_str());
+    Statement s(db_, std::string("SELECT ") + kInfoColumns + ", key_hash FROM api_keys WHERE key_hash = ?1");
     s.bind_blob(1, hash.data(), int(hash.size()));
     if (!s.step()) return std::nullopt;
     // The index lookup found the row; the final decision is a constant-time comparison of the digests.
@@ -159,7 +104,7 @@ std::optional<KeyInfo> SqliteKeyStore::authenticate(const std::string& raw_key) 
 
 std::vector<KeyInfo> SqliteKeyStore::list() const {
     std::lock_guard lock(mutex_);
-    Statement s(db_, (std::string("SELECT ") + kInfoColumns + " FROM api_keys ORDER BY rowid").c_str());
+    Statement s(db_, std::string("SELECT ") + kInfoColumns + " FROM api_keys ORDER BY rowid");
     std::vector<KeyInfo> out;
     while (s.step()) out.push_back(read_info(s));
     return out;
@@ -167,7 +112,7 @@ std::vector<KeyInfo> SqliteKeyStore::list() const {
 
 std::optional<KeyInfo> SqliteKeyStore::get(const std::string& id) const {
     std::lock_guard lock(mutex_);
-    Statement s(db_, (std::string("SELECT ") + kInfoColumns + " FROM api_keys WHERE id = ?1").c_str());
+    Statement s(db_, std::string("SELECT ") + kInfoColumns + " FROM api_keys WHERE id = ?1");
     s.bind(1, id);
     if (!s.step()) return std::nullopt;
     return read_info(s);
@@ -200,14 +145,14 @@ int64_t SqliteKeyStore::add_credits(const std::string& id, int64_t n) {
                 "RETURNING credits");
     s.bind(1, id).bind(2, n).bind(3, km::kMaxCredits);
     if (s.step()) {
-        const int64_t balance = s.int64(0);
+        const int64_t balance = s.integer(0);
         s.run();
         return balance;
     }
     Statement q(db_, "SELECT credits FROM api_keys WHERE id = ?1");
     q.bind(1, id);
     TC_CHECK(q.step(), "unknown key id '", id, "'");
-    TC_FAIL("adding ", n, " credits to a balance of ", q.int64(0), " would leave it outside 0..", km::kMaxCredits);
+    TC_FAIL("adding ", n, " credits to a balance of ", q.integer(0), " would leave it outside 0..", km::kMaxCredits);
 }
 
 bool SqliteKeyStore::charge(const std::string& id, int64_t amount, int64_t* remaining) {
@@ -219,15 +164,15 @@ bool SqliteKeyStore::charge(const std::string& id, int64_t amount, int64_t* rema
                 "RETURNING credits");
     s.bind(1, id).bind(2, amount);
     if (s.step()) {
-        if (remaining) *remaining = s.int64(0);
+        if (remaining) *remaining = s.integer(0);
         s.run();
         return true;
     }
     Statement q(db_, "SELECT credits, revoked FROM api_keys WHERE id = ?1");
     q.bind(1, id);
     if (!q.step()) unauthorized("unknown API key");
-    if (q.int64(1) != 0) unauthorized("API key revoked");
-    if (remaining) *remaining = q.int64(0);
+    if (q.integer(1) != 0) unauthorized("API key revoked");
+    if (remaining) *remaining = q.integer(0);
     return false;
 }
 
@@ -244,7 +189,7 @@ int64_t SqliteKeyStore::credits(const std::string& id) const {
     Statement s(db_, "SELECT credits FROM api_keys WHERE id = ?1");
     s.bind(1, id);
     TC_CHECK(s.step(), "unknown key id '", id, "'");
-    return s.int64(0);
+    return s.integer(0);
 }
 
 }  // namespace tc::server
