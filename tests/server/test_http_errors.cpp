@@ -329,7 +329,9 @@ TEST(HttpErrors, RecoveryFailureIsRefunded) {
     tc::server::HttpServer srv(cfg);
     srv.engine_slot().set_serving_engine(fake());
     srv.start();
-    EXPECT_EQ(srv.keys()->credits(key_id), 10);
+    // The refund is an after-finish hook (server/finisher.h): it runs on the finisher's thread just after the
+    // recovery failed the job.
+    EXPECT_TRUE(eventually([&] { return srv.keys()->credits(key_id) == 10; })) << srv.keys()->credits(key_id);
     httplib::Client c("127.0.0.1", srv.port());
     auto r = c.Get(("/v2/requests/" + id + "/status").c_str(), {{"x-api-key", raw_key}});
     ASSERT_TRUE(r);
